@@ -1,0 +1,42 @@
+# Noise to Art: two commands run the course and its tests (see README.md).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+LAB_ARGS ?=
+
+NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
+               --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+.PHONY: lab test unit notebooks lint kernel slides clean-notebooks
+
+## Create .venv if missing and install the course with its dev tools (once; again if pyproject changes).
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+kernel: $(STAMP)
+	$(PY) -m ipykernel install --sys-prefix --name noise-to-art --display-name "Python (Noise to Art)"
+
+## Open JupyterLab on the notebooks (make lab LAB_ARGS=--no-browser on a server).
+lab: $(STAMP) kernel
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+
+## Unit tests and every notebook under nbval, in the quick "smoke" budget.
+test: $(STAMP)
+	COURSE_BUDGET=smoke MPLBACKEND=Agg $(PY) -m pytest tests notebooks $(NBVAL_FLAGS)
+
+unit: $(STAMP)
+	COURSE_BUDGET=smoke MPLBACKEND=Agg $(PY) -m pytest tests
+
+notebooks: $(STAMP)
+	COURSE_BUDGET=smoke MPLBACKEND=Agg $(PY) -m pytest notebooks $(NBVAL_FLAGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check course_lib tests scripts benchmarks
+
+## Re-execute the notebooks (smoke budget), keep only the outputs nbval checks, sync the Colab cell.
+clean-notebooks: $(STAMP)
+	$(PY) scripts/notebooks.py refresh

@@ -1,0 +1,1 @@
+"""Noise to Art course library."""

@@ -1,0 +1,17 @@
+"""Diffusion models: schedules and the forward process (notebook 03), the reverse process,
+the U-Net, samplers and training (notebooks 04–05)."""
+
+from .forward import q_sample, q_sample_chain, q_step
+from .schedules import SCHEDULE_KINDS, Schedule, at, make_betas, make_schedule, schedule_from_betas
+
+__all__ = [
+    "SCHEDULE_KINDS",
+    "Schedule",
+    "at",
+    "make_betas",
+    "make_schedule",
+    "q_sample",
+    "q_sample_chain",
+    "q_step",
+    "schedule_from_betas",
+]

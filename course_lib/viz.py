@@ -1,0 +1,81 @@
+"""Showing images and making figures.
+
+Figures are built with ``matplotlib.figure.Figure`` rather than pyplot, so a plotting function
+can be called a hundred times (by a slider) without leaking figures, runs headless in CI, and the
+same function makes the slide's picture. In a notebook, a returned figure displays itself.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from matplotlib.figure import Figure
+from torchvision.utils import make_grid
+
+from .validation import check_int, check_tensor
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6, 4), **subplot_kw):
+    """Return ``(fig, axes)`` from a pyplot-free ``Figure`` (``axes`` as ``Figure.subplots`` gives)."""
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(nrows, ncols, **subplot_kw)
+    return fig, axes
+
+
+def to_unit(images: torch.Tensor) -> torch.Tensor:
+    """Map images from the models' [-1, 1] to [0, 1] for showing or saving (clamped)."""
+    return ((images.detach().float().cpu() + 1) / 2).clamp(0, 1)
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> torch.Tensor:
+    """Tile a batch (B, C, H, W) in [-1, 1] into one (3, H', W') image in [0, 1] (torchvision's make_grid)."""
+    check_tensor("images", images, ndim=(3, 4))
+    if images.ndim == 3:
+        images = images.unsqueeze(1)
+    nrow = check_int("nrow", nrow, 1)
+    return make_grid(to_unit(images), nrow=nrow, padding=padding, pad_value=1.0)
+
+
+def show_images(images: torch.Tensor, nrow: int = 8, title: str | None = None, ax=None, scale: float = 0.6):
+    """Show a batch (B, C, H, W) in [-1, 1] as a grid. Returns the figure (or draws into ``ax``)."""
+    grid = image_grid(images, nrow=nrow)
+    fig = None
+    if ax is None:
+        ncols = min(nrow, images.shape[0])
+        nrows = -(-images.shape[0] // nrow)
+        h, w = images.shape[-2:]
+        width = max(2.0, scale * ncols * w / 28)
+        height = max(1.5, scale * nrows * h / 28 + (0.3 if title else 0))
+        fig, ax = new_figure(figsize=(min(width, 14), min(height, 14)))
+    ax.imshow(grid.permute(1, 2, 0).numpy(), interpolation="nearest")
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig if fig is not None else ax.figure
+
+
+def show_image_row(images, titles=None, size: float = 2.5):
+    """Show a list of single images (each (1, C, H, W) or (C, H, W), in [-1, 1]) side by side."""
+    images = list(images)
+    if not images:
+        raise ValueError("images must contain at least one image")
+    if titles is not None and len(titles) != len(images):
+        raise ValueError(f"titles must have one entry per image ({len(images)}), got {len(titles)}")
+    fig, axes = new_figure(1, len(images), figsize=(size * len(images), size + 0.4), squeeze=False)
+    for i, (ax, img) in enumerate(zip(axes[0], images)):
+        img = img[0] if img.ndim == 4 else img
+        arr = to_unit(img).permute(1, 2, 0).numpy()
+        ax.imshow(arr.squeeze(-1) if arr.shape[-1] == 1 else arr, cmap="gray", vmin=0, vmax=1)
+        ax.set_axis_off()
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=10)
+    return fig
+
+
+def save_images(images: torch.Tensor, path: str | os.PathLike, nrow: int = 8) -> None:
+    """Save a batch in [-1, 1] as one PNG grid (torchvision's save_image on the [0, 1] images)."""
+    from torchvision.utils import save_image
+
+    check_tensor("images", images, ndim=4)
+    save_image(to_unit(images), str(path), nrow=nrow, padding=2, pad_value=1.0)
