@@ -4,6 +4,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 LAB_ARGS ?=
+# Jupyter refuses to run as root unless told; containers and Colab-like boxes often are root.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
                --nbval-sanitize-with tests/nbval_sanitize.cfg
@@ -22,7 +24,7 @@ kernel: $(STAMP)
 
 ## Open JupyterLab on the notebooks (make lab LAB_ARGS=--no-browser on a server).
 lab: $(STAMP) kernel
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
 
 ## Unit tests and every notebook under nbval, in the quick "smoke" budget.
 test: $(STAMP)

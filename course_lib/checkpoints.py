@@ -37,7 +37,10 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, flush it to disk, then rename it
+    onto ``path``: readers see the old file or the new one, never half of one."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -64,7 +67,7 @@ def save_state_dict(state_dict: dict, path: str | os.PathLike) -> str:
         raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
     path = Path(path)
     cpu_state = {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state_dict.items()}
-    _atomic_write(path, lambda tmp: torch.save(cpu_state, tmp))
+    atomic_write(path, lambda tmp: torch.save(cpu_state, tmp))
     return file_sha256(path)
 
 
@@ -111,7 +114,7 @@ def register_shipped(name: str, path: str | os.PathLike, **record) -> dict:
     entry = {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size, **record}
     manifest[name] = entry
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-    _atomic_write(MANIFEST, lambda tmp: tmp.write_text(text))
+    atomic_write(MANIFEST, lambda tmp: tmp.write_text(text))
     return entry
 
 
