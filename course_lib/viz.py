@@ -16,6 +16,24 @@ from torchvision.utils import make_grid
 from .validation import check_int, check_tensor
 
 
+def _register_notebook_display() -> None:
+    """Show pyplot-free figures as PNG in IPython/Jupyter (pyplot's inline backend only registers
+    its formatter once pyplot is in use, so without this a returned Figure prints as text)."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import print_figure
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    formatter = shell.display_formatter.formatters["image/png"]
+    formatter.for_type(Figure, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
+
+
+_register_notebook_display()
+
+
 def new_figure(nrows: int = 1, ncols: int = 1, figsize=(6, 4), **subplot_kw):
     """Return ``(fig, axes)`` from a pyplot-free ``Figure`` (``axes`` as ``Figure.subplots`` gives)."""
     fig = Figure(figsize=figsize, layout="constrained")

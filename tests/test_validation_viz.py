@@ -102,3 +102,16 @@ def test_check_result_and_learner_errors():
     assert "expected 4, got 3" in check_double(lambda x: x + 1).message
     assert "not written yet" in check_double(todo).message
     assert "raised ZeroDivisionError" in check_double(lambda x: 1 / 0).message
+
+
+def test_figures_display_as_png_in_ipython():
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from course_lib import viz
+
+    shell = InteractiveShell.instance()
+    viz._register_notebook_display()
+    fig, ax = new_figure()
+    ax.plot([0, 1])
+    data, _ = shell.display_formatter.format(fig)
+    assert "image/png" in data

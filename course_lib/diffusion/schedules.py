@@ -1,7 +1,8 @@
 """Beta schedules and every quantity derived from them (taught in notebook 03).
 
 Notation (CONVENTIONS): ``T = num_steps``; the timestep ``t`` is **0-indexed in code**, so code
-``t = 0 … T-1`` is the paper's step ``t + 1``. With β_t = ``betas[t]``:
+``t = 0 … T-1`` is the paper's step ``t + 1``: ``betas[0]`` is the paper's β_1 and
+``alpha_bars[0] = 1 − betas[0]`` its ᾱ_1 (one step of noise). With β_t = ``betas[t]``:
 
 * α_t = 1 − β_t                                   ``alphas``
 * ᾱ_t = ∏_{s ≤ t} α_s                             ``alpha_bars`` (strictly decreasing, in (0, 1))
@@ -10,7 +11,8 @@ Notation (CONVENTIONS): ``T = num_steps``; the timestep ``t`` is **0-indexed in 
 * μ̃_t = c₀ x_0 + c_t x_t with c₀ = β_t √ᾱ_{t−1} / (1 − ᾱ_t) and c_t = √α_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t)
   ``posterior_mean_coef_x0``, ``posterior_mean_coef_xt``
 
-with ᾱ_{−1} = 1 (so β̃_0 = 0: the last reverse step adds no noise). Values are kept in float64,
+with ᾱ_{−1} = 1 (so β̃_0 = 0: the last reverse step adds no noise). :func:`snr_crossing_step`
+finds the first t with SNR(t) < 1, where noise starts to outweigh the signal. Values are kept in float64,
 which keeps ᾱ_t exact enough over 1000 products; :func:`at` casts to the images' dtype.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from numbers import Integral
 
 import torch
 
@@ -81,7 +84,14 @@ class Schedule:
 
 
 def schedule_from_betas(betas, kind: str = "custom") -> Schedule:
-    """Build a :class:`Schedule` from any β_t (each strictly between 0 and 1)."""
+    """Build a :class:`Schedule` from any β_t (each strictly between 0 and 1), shape (T,).
+
+    Raises ``ValueError`` when a β_t is outside (0, 1), when a β_t is so small that 1 − β_t rounds
+    to 1 in float64 (ᾱ_t would then stop decreasing), or when the product ᾱ_{T−1} underflows to 0
+    (the schedule destroys the signal so completely that SNR and log-SNR are no longer finite).
+    """
+    if not isinstance(kind, str):
+        raise TypeError(f"kind must be a string naming the schedule, got {type(kind).__name__}")
     betas = torch.as_tensor(betas, dtype=torch.float64)
     check_tensor("betas", betas, ndim=1)
     if betas.numel() < 1:
@@ -92,7 +102,17 @@ def schedule_from_betas(betas, kind: str = "custom") -> Schedule:
             f"max {float(betas.max()):.3g}"
         )
     alphas = 1.0 - betas
+    if not bool((alphas < 1).all()):
+        raise ValueError(
+            f"every beta must be at least 1e-15 so that 1 - beta < 1 in float64 (alpha_bars must "
+            f"strictly decrease); got min {float(betas.min()):.3g}"
+        )
     alpha_bars = torch.cumprod(alphas, dim=0)
+    if not float(alpha_bars[-1]) > 0:
+        raise ValueError(
+            "the betas are so large that alpha_bar_(T-1) underflows to 0 in float64 (SNR would "
+            "be 0 and log-SNR -inf); use smaller betas or fewer steps"
+        )
     alpha_bars_prev = torch.cat([torch.ones(1, dtype=torch.float64), alpha_bars[:-1]])
     one_minus = 1.0 - alpha_bars
     return Schedule(
@@ -116,12 +136,21 @@ def make_betas(
     cosine_s: float = 0.008,
     max_beta: float = 0.999,
 ) -> torch.Tensor:
-    """β_t for ``kind`` in ``linear`` (DDPM's ``linspace(1e-4, 0.02, T)``), ``quadratic``,
-    ``cosine`` (Nichol & Dhariwal 2021, eq. 17) or ``sigmoid``; float64, shape (T,).
+    """β_t for ``kind`` in :data:`SCHEDULE_KINDS`, as a float64 tensor of shape (T,).
 
-    ``beta_start``/``beta_end`` set the ends of the linear, quadratic and sigmoid schedules; the
-    cosine schedule is defined through ᾱ_t instead and ignores them:
-    ᾱ(t) = f(t)/f(0) with f(t) = cos²(π/2 · (t/T + s)/(1 + s)), β_t = min(1 − ᾱ_t/ᾱ_{t−1}, max_beta).
+    With code timestep t = 0 … T−1 and u = t / (T − 1) (u = 0 when T = 1):
+
+    * ``linear``    β_t = β_start + (β_end − β_start) u  (DDPM: ``torch.linspace(1e-4, 0.02, 1000)``)
+    * ``quadratic`` β_t = (√β_start + (√β_end − √β_start) u)²
+    * ``sigmoid``   β_t = β_start + (β_end − β_start) σ(−6 + 12 u)  (as in DDPM's code; its ends are
+      within 0.25 % of β_end − β_start of β_start and β_end)
+    * ``cosine``    (Nichol & Dhariwal 2021, eq. 17) is defined through ᾱ instead:
+      ᾱ(τ) = f(τ)/f(0) with f(τ) = cos²(π/2 · (τ/T + s)/(1 + s)) for the paper's step τ = 0 … T,
+      and β_t = min(1 − ᾱ(t+1)/ᾱ(t), ``max_beta``) (their clip at 0.999 keeps the last step from
+      being pure β = 1). It ignores ``beta_start`` and ``beta_end``; ``cosine_s`` is s = 0.008.
+
+    Raises ``ValueError`` naming the argument when ``kind`` is unknown, ``num_steps`` < 1, a β
+    bound is outside (0, 1) or ``beta_end`` < ``beta_start``.
     """
     check_choice("kind", kind, SCHEDULE_KINDS)
     T = check_int("num_steps", num_steps, 1, 100_000)
@@ -160,11 +189,23 @@ def make_schedule(
 def at(values: torch.Tensor, t, like: torch.Tensor) -> torch.Tensor:
     """``values[t]`` shaped to broadcast against ``like`` (B, C, H, W), in ``like``'s dtype/device.
 
-    ``t`` is an int (one timestep for the whole batch) or a (B,) tensor (one per image). This is
-    the fix for the seed's ``forward_diffusion``, whose coefficients had shape (B,) and so could
-    not broadcast against (B, C, H, W).
+    ``t`` is an int (one timestep for the whole batch: a 0-dim result) or a (B,) integer tensor
+    (one timestep per image: a (B, 1, 1, 1) result). This is the fix for the seed's
+    ``forward_diffusion``, whose coefficients ``alpha_bars[t]`` had shape (B,) and so lined up with
+    the *last* axis W of (B, C, H, W) instead of the batch axis.
     """
+    if isinstance(t, torch.Tensor):
+        if t.is_floating_point() or t.dtype == torch.bool:
+            raise TypeError(f"t must hold integer timesteps, got dtype {t.dtype}")
+    elif isinstance(t, bool) or not isinstance(t, Integral):
+        raise TypeError(f"t must be an int or an integer tensor of shape (B,), got {t!r}")
     t = torch.as_tensor(t, device=values.device).long()
+    n = values.shape[0]
+    if t.numel() and (int(t.min()) < 0 or int(t.max()) > n - 1):
+        raise ValueError(
+            f"t must be in [0, {n - 1}] (0-indexed timestep of a {n}-step schedule), "
+            f"got values from {int(t.min())} to {int(t.max())}"
+        )
     picked = values[t].to(device=like.device, dtype=like.dtype)
     if picked.ndim == 0:
         return picked
@@ -173,3 +214,15 @@ def at(values: torch.Tensor, t, like: torch.Tensor) -> torch.Tensor:
             f"t must be an int or have shape (B,) with B = {like.shape[0]}, got shape {tuple(t.shape)}"
         )
     return picked.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def snr_crossing_step(schedule: Schedule, level: float = 1.0) -> int | None:
+    """The first code timestep t with SNR(t) = ᾱ_t / (1 − ᾱ_t) < ``level`` (for ``level`` = 1:
+    where noise starts to carry more variance than signal, ᾱ_t < 1/2), or ``None`` if SNR stays
+    at or above ``level`` for all T steps. SNR strictly decreases, so every later t is below too.
+    """
+    if not isinstance(schedule, Schedule):
+        raise TypeError(f"schedule must be a Schedule (see make_schedule), got {type(schedule).__name__}")
+    level = check_float("level", level, 0.0, low_open=True)
+    below = torch.nonzero(schedule.snr < level)
+    return int(below[0, 0]) if below.numel() else None
