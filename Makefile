@@ -10,7 +10,7 @@ ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
 NBVAL_FLAGS := --nbval-lax --nbval-current-env --nbval-cell-timeout=600 \
                --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-.PHONY: lab test unit notebooks lint kernel slides clean-notebooks
+.PHONY: lab test unit notebooks lint kernel slides slides-screens clean-notebooks
 
 ## Create .venv if missing and install the course with its dev tools (once; again if pyproject changes).
 $(STAMP): pyproject.toml
@@ -37,8 +37,19 @@ notebooks: $(STAMP)
 	COURSE_BUDGET=smoke MPLBACKEND=Agg $(PY) -m pytest notebooks $(NBVAL_FLAGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check course_lib tests scripts benchmarks
+	$(VENV)/bin/ruff check course_lib tests scripts benchmarks slides
 
 ## Re-execute the notebooks (smoke budget), keep only the outputs nbval checks, sync the Colab cell.
 clean-notebooks: $(STAMP)
 	$(PY) scripts/notebooks.py refresh
+
+## Build every deck to self-contained reveal.js HTML in slides/_build/ (works offline; see slides/README.md).
+slides/node_modules/.package-lock.json: slides/package.json slides/package-lock.json
+	cd slides && npm ci --no-audit --no-fund
+
+slides: $(STAMP) slides/node_modules/.package-lock.json
+	MPLBACKEND=Agg $(PY) slides/build.py
+
+## Screenshots of every slide into slides/_build/screens/, to look at before a workshop.
+slides-screens: slides
+	$(PY) slides/screens.py
