@@ -1,0 +1,88 @@
+"""GAN losses, written on the discriminator's logits a (D(x) = σ(a)) (notebooks 01–02).
+
+* Discriminator:               L_D = −[ E_x log D(x) + E_z log(1 − D(G(z))) ] = −V̂(D, G)
+* Generator, saturating:       L_G = E_z log(1 − D(G(z)))        (the minimax loss of eq. 1)
+* Generator, non-saturating:   L_G = −E_z log D(G(z))            (Goodfellow et al. 2014, §3)
+
+With logits every log is computed stably: log D = log σ(a) = −softplus(−a) and
+log(1 − D) = log σ(−a) = −softplus(a). This is exactly ``nn.BCEWithLogitsLoss``: the
+discriminator's loss is BCE with target 1 on real and 0 on fake samples, and the non-saturating
+generator loss is BCE with target 1 ("real" labels) on fake samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from ..validation import check_choice, check_float, check_tensor
+
+GENERATOR_LOSSES = ("non_saturating", "saturating")
+
+#: The losses when D(x) = D(G(z)) = 1/2 for every sample (G matches the data and D is reduced to a
+#: coin toss): L_D = −[log ½ + log ½] = 2 log 2 ≈ 1.386 and the non-saturating L_G = −log ½ = log 2.
+EQUILIBRIUM_LOSSES = {"d_loss": 2 * math.log(2.0), "g_loss": math.log(2.0)}
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """L_D = −[(1/m) Σ log D(x_i) + (1/n) Σ log(1 − D(G(z_j)))] = −V̂(D, G).
+
+    ``real_logits`` are D's logits on real samples, ``fake_logits`` on generated ones (computed
+    from ``fake.detach()`` so this loss does not reach G). One-sided label smoothing
+    (Salimans et al. 2016) with s = ``label_smoothing`` uses the target 1 − s for real samples:
+    the real term becomes −[(1 − s) log D(x) + s log(1 − D(x))]; fake targets stay 0.
+    """
+    check_tensor("real_logits", real_logits, floating=True)
+    check_tensor("fake_logits", fake_logits, floating=True)
+    s = check_float("label_smoothing", label_smoothing, 0.0, 0.5, high_open=True)
+    real_target = torch.full_like(real_logits, 1.0 - s)
+    real_term = F.binary_cross_entropy_with_logits(real_logits, real_target)
+    fake_term = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return real_term + fake_term
+
+
+def generator_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """L_G = (1/n) Σ log(1 − D(G(z_j))) = mean log σ(−a): G minimises V directly (eq. 1).
+
+    Its gradient with respect to the logit a is −σ(a) = −D(G(z)), which vanishes as D(G(z)) → 0,
+    that is exactly when D confidently rejects the samples early in training.
+    """
+    check_tensor("fake_logits", fake_logits, floating=True)
+    return F.logsigmoid(-fake_logits).mean()
+
+
+def generator_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
+    """L_G = −(1/n) Σ log D(G(z_j)) = BCE(a, target 1): G is trained with "real" labels.
+
+    Same fixed point as the saturating loss, but its gradient with respect to the logit is
+    −(1 − D(G(z))), which tends to −1 (not 0) as D(G(z)) → 0.
+    """
+    check_tensor("fake_logits", fake_logits, floating=True)
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
+    """The generator's loss of the given ``kind``: ``"non_saturating"`` (default) or ``"saturating"``."""
+    check_choice("kind", kind, GENERATOR_LOSSES)
+    if kind == "saturating":
+        return generator_loss_saturating(fake_logits)
+    return generator_loss_non_saturating(fake_logits)
+
+
+def generator_loss_gradient(d_fake: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
+    """∂L_G/∂a for one sample with D(G(z)) = ``d_fake``, where a = logit D(G(z)), by autograd.
+
+    Closed forms (to compare with): saturating −D(G(z)), non-saturating −(1 − D(G(z))).
+    ``d_fake`` holds values in (0, 1); the result has its shape.
+    """
+    check_tensor("d_fake", d_fake, floating=True)
+    if bool((d_fake <= 0).any()) or bool((d_fake >= 1).any()):
+        raise ValueError("d_fake must hold probabilities strictly between 0 and 1")
+    check_choice("kind", kind, GENERATOR_LOSSES)
+    a = (torch.log(d_fake) - torch.log1p(-d_fake)).detach().requires_grad_(True)
+    # sum of per-sample losses, so each entry of the gradient is one sample's ∂L/∂a
+    loss = generator_loss(a.reshape(-1), kind) * a.numel()
+    (grad,) = torch.autograd.grad(loss, a)
+    return grad

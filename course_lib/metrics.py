@@ -1,0 +1,468 @@
+"""Scoring generated digits with a small MNIST classifier the course ships.
+
+Looking at samples is the first test of a generative model; these numbers are the second. A small
+CNN (:class:`DigitClassifier`, trained by ``scripts/train_classifier.py`` on real digits, its
+held-out accuracy recorded in ``course_lib/checkpoints/manifest.json``) reads each generated digit:
+
+* **confident share** – the fraction of samples whose top class has probability ≥ 0.9:
+  ``mean_i [ max_k p(k | x_i) ≥ threshold ]``. Noise and half-formed strokes score low: the
+  classifier was also trained to answer "don't know" (uniform probabilities) on noise and smooth
+  blobs (outlier exposure), so those score 0 %, not the 80 % a plain classifier can give blobs.
+* **class-histogram entropy** – with p̂_k the share of samples *predicted* as class k,
+  ``H(p̂) / log 10 = −Σ_k p̂_k log p̂_k / log 10``, normalised so 1 means all ten digits equally
+  often and 0 means one digit only (mode collapse: a GAN that draws only 1s scores 0).
+* **Fréchet distance** in the classifier's 64-dimensional penultimate feature space (the FID
+  recipe of Heusel et al., 2017, with this small classifier in place of Inception): fit a Gaussian
+  N(μ, Σ) to each set of features and take
+
+      FD = ‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2}),
+
+  the 2-Wasserstein distance between the two Gaussians. It is 0 for identical statistics and grows
+  when samples miss styles or classes that the real digits have, so it catches what the other two
+  numbers miss (blurry averages, too little variety within a class).
+
+**The yardstick.** A Fréchet distance estimated from finite samples is biased upwards (even two
+sets of real digits are not at distance 0), and the bias shrinks as the sets grow, so an FD means
+something only next to the FD of *real* digits measured the same way. Samples are compared with
+the **reference**: one half of the held-out digits (``load_mnist("test")``, split class by class;
+500 digits offline, 5,000 with full MNIST). :func:`real_vs_real_frechet` measures the FD of
+``num_samples`` *real* digits, drawn at random from the training digits (disjoint from the
+reference), to the same reference, averaged over 20 draws – what :func:`score_digits` measures
+for ``num_samples`` perfect samples – and ``frechet_ratio`` is the samples' FD divided by it.
+
+The ratio still depends on the sample size n: FD(samples) ≈ FD_true + bias(n) while the yardstick
+is bias(n) alone, so a small n flatters a model (a DCGAN checkpoint of this course scored 2.6× at
+n = 64 but 14× at n = 500). The targets are therefore judged at a fixed **n = 500** (:data:`FRECHET_SAMPLES`):
+``score_digits`` measures the ratio on 500 of the samples (a seeded random subset), and
+:func:`meets_targets` fails scores measured on fewer. Even at n = 500, sets of real digits score
+ratios between about 0.5 and 2 (the FD of 500 samples is noisy), so read ratios near 2 as "as good
+as real digits", not as a precise rank.
+
+Targets used by the course (issue 7): *recognisable digits* means confident share ≥ 0.8,
+class-entropy ≥ 0.9 and ``frechet_ratio`` ≤ 5; shipped models must reach ≥ 0.95, ≥ 0.95 and ≤ 2
+(:func:`meets_targets`). Taught in notebooks 02 (GANs) and 04–05 (diffusion sampling, guidance).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checks import CheckResult
+from .validation import check_choice, check_float, check_images, check_int, check_tensor
+
+NUM_CLASSES = 10
+FEATURE_DIM = 64
+CHECKPOINT_NAME = "mnist_classifier"
+#: Sample size at which the Fréchet ratio is measured for the targets (the offline reference size).
+FRECHET_SAMPLES = 500
+
+#: Targets from issue 7: level -> (min confident share, min class entropy, max frechet ratio).
+TARGETS = {
+    "target": (0.80, 0.90, 5.0),
+    "shipped": (0.95, 0.95, 2.0),
+}
+
+
+# ----------------------------------------------------------------------------- the classifier
+
+
+class DigitClassifier(nn.Module):
+    """A small CNN for 28×28 digits in [-1, 1]: logits (B, 10) and a (B, 64) feature vector.
+
+    conv 32-32 → pool → conv 64-64 → pool → conv 128 (3×3 convolutions with BatchNorm and ReLU)
+    → global average pool → linear 64 (ReLU: the *features* used by the Fréchet distance) →
+    linear 10 (the logits). About 150k parameters, 22M multiply-adds per digit.
+    """
+
+    def __init__(self, width: int = 32, feature_dim: int = FEATURE_DIM):
+        super().__init__()
+        width = check_int("width", width, 4, 256)
+        feature_dim = check_int("feature_dim", feature_dim, 2, 1024)
+
+        def block(c_in, c_out):
+            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+
+        self.body = nn.Sequential(
+            *block(1, width), *block(width, width), nn.MaxPool2d(2),  # 14×14
+            *block(width, 2 * width), *block(2 * width, 2 * width), nn.MaxPool2d(2),  # 7×7
+            *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        )
+        self.embed = nn.Sequential(nn.Linear(4 * width, feature_dim), nn.ReLU())
+        self.dropout = nn.Dropout(0.2)
+        self.head = nn.Linear(feature_dim, NUM_CLASSES)
+        self.feature_dim = feature_dim
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features (B, feature_dim) of images x (B, 1, 28, 28) in [-1, 1]."""
+        return self.embed(self.body(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 10) of images x (B, 1, 28, 28) in [-1, 1]."""
+        return self.head(self.dropout(self.features(x)))
+
+
+_CLASSIFIERS: dict = {}
+
+
+def load_classifier(device=None, quiet: bool = True) -> DigitClassifier:
+    """The course's shipped MNIST classifier (SHA-256 verified, ``weights_only``), in eval mode.
+
+    Loaded once per process and device, and frozen (``requires_grad=False``). Its record (data,
+    seed, steps, held-out accuracy) is in ``load_classifier().record``.
+    """
+    from .checkpoints import load_or_train, shipped_checkpoint
+
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    key = str(device)
+    if key not in _CLASSIFIERS:
+        path, _ = shipped_checkpoint(CHECKPOINT_NAME)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"the classifier checkpoint {path} is missing: run `python scripts/train_classifier.py`"
+            )
+        model = DigitClassifier().to(device)
+        model, info = load_or_train(model, shipped=CHECKPOINT_NAME, quiet=quiet)
+        model.eval().requires_grad_(False)
+        model.record = info["record"]
+        _CLASSIFIERS[key] = model
+    return _CLASSIFIERS[key]
+
+
+def _check_digits(name: str, images) -> torch.Tensor:
+    check_images(name, images, channels=1)
+    if tuple(images.shape[-2:]) != (28, 28):
+        raise ValueError(f"{name} must have shape (B, 1, 28, 28) (MNIST size), got {tuple(images.shape)}")
+    if images.shape[0] < 1:
+        raise ValueError(f"{name} must hold at least one image, got shape {tuple(images.shape)}")
+    return images
+
+
+@torch.no_grad()
+def classify(images: torch.Tensor, batch_size: int = 500, device=None):
+    """Run the classifier on digits (B, 1, 28, 28) in [-1, 1] (clamped to that range).
+
+    Returns ``(probs, features)``: class probabilities (B, 10) and penultimate features
+    (B, 64), both float32 on the CPU.
+    """
+    _check_digits("images", images)
+    batch_size = check_int("batch_size", batch_size, 1)
+    model = load_classifier(device)
+    dev = next(model.parameters()).device
+    probs, feats = [], []
+    for chunk in images.split(batch_size):
+        x = chunk.to(dev, torch.float32).clamp(-1, 1)
+        f = model.features(x)
+        probs.append(F.softmax(model.head(f), dim=1).cpu())
+        feats.append(f.cpu())
+    return torch.cat(probs), torch.cat(feats)
+
+
+# ----------------------------------------------------------------------------- the scores
+
+
+def _predictions(name: str, probs_or_predictions) -> torch.Tensor:
+    x = probs_or_predictions
+    check_tensor(name, x, ndim=(1, 2))
+    if x.ndim == 2:
+        if x.shape[1] != NUM_CLASSES or not x.is_floating_point():
+            raise ValueError(f"{name} must be probabilities (B, 10) or predicted classes (B,), "
+                             f"got shape {tuple(x.shape)} and dtype {x.dtype}")
+        return x.argmax(dim=1)
+    if x.is_floating_point():
+        raise TypeError(f"{name} with shape (B,) must hold integer class labels, got dtype {x.dtype}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty")
+    if bool(((x < 0) | (x >= NUM_CLASSES)).any()):
+        raise ValueError(f"{name} must hold class labels in [0, 9]")
+    return x.long()
+
+
+def _check_probs(name: str, probs) -> torch.Tensor:
+    check_tensor(name, probs, ndim=2, floating=True)
+    if probs.shape[1] != NUM_CLASSES or probs.shape[0] < 1:
+        raise ValueError(f"{name} must have shape (B, 10) with B >= 1, got {tuple(probs.shape)}")
+    sums = probs.sum(dim=1)
+    if bool((probs < 0).any()) or not torch.allclose(sums, torch.ones_like(sums), atol=1e-3):
+        raise ValueError(f"{name} must hold probabilities (non-negative rows summing to 1); "
+                         "apply softmax to logits first")
+    return probs
+
+
+def confident_share(probs: torch.Tensor, threshold: float = 0.9) -> float:
+    """Fraction of samples whose top class probability is at least ``threshold``.
+
+    ``mean_i [ max_k p(k | x_i) ≥ threshold ]`` for class probabilities ``probs`` (B, 10).
+    """
+    _check_probs("probs", probs)
+    threshold = check_float("threshold", threshold, 0.0, 1.0, low_open=True)
+    return float((probs.max(dim=1).values >= threshold).float().mean())
+
+
+def class_histogram(probs_or_predictions: torch.Tensor) -> torch.Tensor:
+    """How many samples are predicted as each digit: int64 counts of shape (10,)."""
+    pred = _predictions("probs_or_predictions", probs_or_predictions)
+    return torch.bincount(pred.cpu(), minlength=NUM_CLASSES)
+
+
+def class_histogram_entropy(probs_or_predictions: torch.Tensor) -> float:
+    """Entropy of the predicted-class histogram, normalised by its maximum log 10.
+
+    With p̂_k the share of samples predicted as class k (argmax of ``probs`` (B, 10), or the given
+    labels (B,)): ``H = −Σ_k p̂_k log p̂_k / log 10`` (0 log 0 = 0). 1 means every digit equally
+    often, 0 means a single digit.
+    """
+    counts = class_histogram(probs_or_predictions).double()
+    p = counts / counts.sum()
+    p = p[p > 0]
+    return float(-(p * p.log()).sum() / math.log(NUM_CLASSES))
+
+
+def gaussian_frechet_distance(mu_a, cov_a, mu_b, cov_b) -> float:
+    """Fréchet (2-Wasserstein) distance between N(μ_a, Σ_a) and N(μ_b, Σ_b):
+
+        FD = ‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2}).
+
+    Tr (Σ_a Σ_b)^{1/2} is computed without a non-symmetric matrix square root: Σ_a Σ_b has the
+    same eigenvalues as the symmetric PSD matrix M = Σ_a^{1/2} Σ_b Σ_a^{1/2}, so the trace is
+    Σ_i sqrt(λ_i(M)), with Σ_a^{1/2} and λ(M) from symmetric eigen-decompositions (float64, tiny
+    negative eigenvalues from round-off clipped to 0). Shapes: μ (D,), Σ (D, D).
+    """
+    check_tensor("mu_a", mu_a, ndim=1, floating=True)
+    d = mu_a.shape[0]
+    check_tensor("mu_b", mu_b, shape=(d,), floating=True)
+    check_tensor("cov_a", cov_a, shape=(d, d), floating=True)
+    check_tensor("cov_b", cov_b, shape=(d, d), floating=True)
+    mu_a, mu_b, cov_a, cov_b = (t.detach().double().cpu() for t in (mu_a, mu_b, cov_a, cov_b))
+    for name, cov in (("cov_a", cov_a), ("cov_b", cov_b)):
+        if not torch.allclose(cov, cov.T, atol=1e-8 * max(1.0, float(cov.abs().max()))):
+            raise ValueError(f"{name} must be a symmetric covariance matrix")
+    evals_a, evecs_a = torch.linalg.eigh(cov_a)
+    sqrt_a = (evecs_a * evals_a.clamp(min=0).sqrt()) @ evecs_a.T
+    m = sqrt_a @ cov_b @ sqrt_a
+    tr_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
+    fd = (mu_a - mu_b).pow(2).sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * tr_sqrt
+    return max(float(fd), 0.0)
+
+
+def frechet_distance(feats_a: torch.Tensor, feats_b: torch.Tensor) -> float:
+    """Fréchet distance between two sets of feature vectors (N_a, D) and (N_b, D):
+
+        FD = ‖μ_a − μ_b‖² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^{1/2}),
+
+    with μ the mean and Σ the unbiased covariance (divisor N − 1) of each set, in float64
+    (see :func:`gaussian_frechet_distance`). Symmetric in a and b; 0 for identical sets.
+    """
+    check_tensor("feats_a", feats_a, ndim=2, floating=True)
+    check_tensor("feats_b", feats_b, ndim=2, floating=True)
+    if feats_a.shape[1] != feats_b.shape[1]:
+        raise ValueError(f"feats_a and feats_b must have the same feature size D, got "
+                         f"{feats_a.shape[1]} and {feats_b.shape[1]}")
+    for name, f in (("feats_a", feats_a), ("feats_b", feats_b)):
+        if f.shape[0] < 2:
+            raise ValueError(f"{name} needs at least 2 rows to estimate a covariance, got {f.shape[0]}")
+    a, b = feats_a.detach().double().cpu(), feats_b.detach().double().cpu()
+    return gaussian_frechet_distance(a.mean(0), torch.cov(a.T), b.mean(0), torch.cov(b.T))
+
+
+# ----------------------------------------------------------------------------- real digits
+
+
+_REFERENCE: dict = {}
+#: How many training digits (all of them offline; a seeded random subset of full MNIST) the
+#: yardstick draws its real samples from. Fewer would bias it: every draw would share the quirks
+#: of one small pool (1,500 digits gave a yardstick 30 % higher than 4,000).
+YARDSTICK_POOL = 4000
+
+
+def split_heldout(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Split held-out digits class by class into two disjoint halves: (reference, other) indices.
+
+    Within each class (in dataset order) even positions go to the reference, odd to the other
+    half, so both halves have (almost) the same class balance.
+    """
+    check_tensor("labels", labels, ndim=1)
+    ref, other = [], []
+    for c in range(NUM_CLASSES):
+        idx = torch.nonzero(labels == c).flatten()
+        ref.append(idx[0::2])
+        other.append(idx[1::2])
+    return torch.sort(torch.cat(ref)).values, torch.sort(torch.cat(other)).values
+
+
+def reference_features(device=None) -> dict:
+    """Classifier features of the real digits the scores compare with (computed once per process).
+
+    Returns a dict with ``reference``: features (N_ref, 64), float64, of the reference half of
+    the held-out digits (:func:`split_heldout`; 500 offline, 5,000 with full MNIST); ``real``:
+    features of up to :data:`YARDSTICK_POOL` training digits (a seeded random subset), from which
+    :func:`real_vs_real_frechet` draws; and ``source`` (which MNIST).
+    """
+    key = str(torch.device(device)) if device is not None else "cpu"
+    if key not in _REFERENCE:
+        from .data import load_mnist
+
+        heldout, train = load_mnist("test", quiet=True), load_mnist("train", quiet=True)
+        ref_idx, _ = split_heldout(heldout.labels)
+        keep = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:YARDSTICK_POOL]
+        _REFERENCE[key] = {
+            "reference": classify(heldout.images[ref_idx], device=device)[1].double(),
+            "real": classify(train.images[keep], device=device)[1].double(),
+            "source": heldout.source,
+        }
+    return _REFERENCE[key]
+
+
+def real_frechet_samples(num_samples: int = FRECHET_SAMPLES, repeats: int = 20, seed: int = 0, device=None) -> torch.Tensor:
+    """FDs of ``repeats`` sets of ``num_samples`` real digits to the reference, shape (repeats,).
+
+    Each set is drawn at random (seeded, without replacement) from training digits, which are
+    disjoint from the held-out reference: real digits drawn the way a generator draws its
+    samples, class proportions fluctuating included. (The classifier saw these digits in
+    training, but that does not show in the FD: two random sets of 500 training digits are at
+    FD 1.95 ± 0.74, two random sets of 500 held-out digits at 1.96 ± 0.62, 20 draws each.)
+    """
+    ref = reference_features(device)
+    real = ref["real"]
+    num_samples = check_int("num_samples", num_samples, 2, real.shape[0], hint="training digits available")
+    repeats = check_int("repeats", repeats, 1, 1000)
+    seed = check_int("seed", seed, 0)
+    gen = torch.Generator().manual_seed(seed)
+    return torch.tensor([
+        frechet_distance(real[torch.randperm(real.shape[0], generator=gen)[:num_samples]], ref["reference"])
+        for _ in range(repeats)
+    ])
+
+
+def real_vs_real_frechet(num_samples: int = FRECHET_SAMPLES, repeats: int = 20, seed: int = 0, device=None) -> float:
+    """The yardstick: the mean FD between ``num_samples`` real digits and the held-out reference.
+
+    The mean over ``repeats`` random sets of :func:`real_frechet_samples` – what
+    :func:`score_digits` measures, on average, for ``num_samples`` *perfect* generated digits.
+    Two disjoint sets of real digits, so it is not 0: it is the finite-sample bias of the FD,
+    and it shrinks as ``num_samples`` grows.
+    """
+    return float(real_frechet_samples(num_samples, repeats, seed, device).mean())
+
+
+def score_digits(
+    images: torch.Tensor,
+    reference: torch.Tensor | None = None,
+    batch_size: int = 500,
+    threshold: float = 0.9,
+    device=None,
+) -> dict:
+    """Score generated digits (B, 1, 28, 28) in [-1, 1] (values clamped to that range).
+
+    Returns a dict:
+
+    * ``n`` – number of images; ``confident_share`` – :func:`confident_share` at ``threshold``;
+      ``class_entropy`` – :func:`class_histogram_entropy` (normalised, 1 = uniform);
+      ``class_histogram`` – predicted-class counts (10,);
+    * ``frechet`` – :func:`frechet_distance` between the features of all the images and those of
+      the held-out reference digits (or of ``reference`` images if given);
+    * ``frechet_n = min(B, 500)`` – the sample size of the ratio; ``frechet_real`` (and
+      ``frechet_real_std``) – the real-vs-real FD at that size (:func:`real_vs_real_frechet`,
+      the yardstick); ``frechet_ratio`` – the FD of ``frechet_n`` of the images (a seeded random
+      subset, as samples may come ordered by class) divided by ``frechet_real``, so both carry
+      the same finite-sample bias. Perfect samples score about 1 (0.5–2 for real digits). The
+      course's targets are stated at ``frechet_n = 500``. With a custom ``reference`` the
+      yardstick is not defined and these are ``None``.
+    """
+    _check_digits("images", images)
+    if images.shape[0] < 2:
+        raise ValueError(f"images must hold at least 2 digits for a Fréchet distance, got {images.shape[0]}")
+    threshold = check_float("threshold", threshold, 0.0, 1.0, low_open=True)
+    probs, feats = classify(images, batch_size=batch_size, device=device)
+    scores = {
+        "n": images.shape[0],
+        "confident_share": confident_share(probs, threshold),
+        "class_entropy": class_histogram_entropy(probs),
+        "class_histogram": class_histogram(probs),
+    }
+    if reference is not None:
+        _check_digits("reference", reference)
+        _, ref_feats = classify(reference, batch_size=batch_size, device=device)
+        scores.update(frechet=frechet_distance(feats, ref_feats), frechet_real=None,
+                      frechet_real_std=None, frechet_ratio=None, frechet_n=None)
+        return scores
+    ref = reference_features(device)
+    scores["frechet"] = frechet_distance(feats, ref["reference"])
+    n = min(images.shape[0], FRECHET_SAMPLES)
+    if n == images.shape[0]:
+        fd_n = scores["frechet"]
+    else:
+        subset = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(0))[:n]
+        fd_n = frechet_distance(feats[subset], ref["reference"])
+    real = real_frechet_samples(n, device=device)
+    scores["frechet_real"] = float(real.mean())
+    scores["frechet_real_std"] = float(real.std())
+    scores["frechet_ratio"] = fd_n / scores["frechet_real"]
+    scores["frechet_n"] = n
+    return scores
+
+
+def meets_targets(scores: dict, level: str = "target") -> CheckResult:
+    """Are the digits recognisable? Compare :func:`score_digits` output with the course targets.
+
+    ``level="target"``: confident share ≥ 0.8, class entropy ≥ 0.9, FD ratio ≤ 5 (what a learner's
+    model should reach); ``"shipped"``: ≥ 0.95, ≥ 0.95, ≤ 2 (the course's own checkpoints). The
+    ratio must have been measured at :data:`FRECHET_SAMPLES` (500) samples; fewer fail with a
+    message saying so, because a small sample makes the ratio lenient.
+    """
+    check_choice("level", level, TARGETS)
+    if not isinstance(scores, dict) or not {"confident_share", "class_entropy", "frechet_ratio"} <= set(scores):
+        raise TypeError("scores must be the dict returned by score_digits(images)")
+    min_conf, min_ent, max_ratio = TARGETS[level]
+    conf, ent, ratio = scores["confident_share"], scores["class_entropy"], scores["frechet_ratio"]
+    if ratio is None:
+        raise ValueError("scores has no frechet_ratio: score the digits against the default reference")
+    failed = []
+    n_fd = scores.get("frechet_n") or 0
+    if n_fd < FRECHET_SAMPLES:
+        failed.append(f"the Fréchet ratio was measured on {n_fd} samples; score at least "
+                      f"{FRECHET_SAMPLES} (a smaller sample makes the ratio look better than it is)")
+    if conf < min_conf:
+        failed.append(f"only {conf:.0%} classified with confidence ≥ 0.9 (need ≥ {min_conf:.0%})")
+    if ent < min_ent:
+        failed.append(f"class-histogram entropy {ent:.2f} (need ≥ {min_ent:.2f}: some digits are missing "
+                      "or over-represented)")
+    if ratio > max_ratio:
+        failed.append(f"Fréchet distance {ratio:.1f}× that of real digits (need ≤ {max_ratio:g}×)")
+    summary = f"confident {conf:.0%}, class entropy {ent:.2f}, Fréchet ratio {ratio:.1f}×"
+    if failed:
+        return CheckResult.fail(f"Not yet recognisable digits ({level} level): " + "; ".join(failed) + ".")
+    return CheckResult.ok(f"Recognisable digits ({level} level): {summary}.")
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def plot_class_histogram(scores: dict, title: str | None = None):
+    """Bar chart of the predicted-class histogram from :func:`score_digits`, with the uniform level.
+
+    The title reports the confident share, the class entropy and the Fréchet ratio. Returns a Figure.
+    """
+    from .viz import new_figure
+
+    if not isinstance(scores, dict) or "class_histogram" not in scores:
+        raise TypeError("scores must be the dict returned by score_digits(images)")
+    counts = scores["class_histogram"]
+    check_tensor("scores['class_histogram']", counts, shape=(NUM_CLASSES,))
+    share = counts.double() / counts.sum()
+    fig, ax = new_figure(figsize=(5, 3))
+    ax.bar(range(NUM_CLASSES), share.numpy(), color="tab:blue")
+    ax.axhline(1 / NUM_CLASSES, color="k", ls="--", lw=1, label="uniform (entropy 1)")
+    ax.set_xticks(range(NUM_CLASSES))
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("share of samples")
+    ax.set_ylim(0, max(0.3, float(share.max()) * 1.1))
+    ax.legend(loc="upper right", fontsize=8)
+    parts = [f"confident {scores['confident_share']:.0%}", f"entropy {scores['class_entropy']:.2f}"]
+    if scores.get("frechet_ratio") is not None:
+        parts.append(f"FD {scores['frechet_ratio']:.1f}× real")
+    ax.set_title((title + "\n" if title else "") + ", ".join(parts), fontsize=10)
+    return fig
