@@ -1,0 +1,259 @@
+"""Samplers: DDPM and DDIM steps against their equations, loops, guidance, and the exercise check."""
+
+import pytest
+import torch
+
+from course_lib.checks.diffusion_reverse import check_ddpm_step, reference_ddpm_step
+from course_lib.diffusion import make_schedule, q_sample
+from course_lib.diffusion.reverse import posterior_mean_variance, reverse_mean_from_noise
+from course_lib.diffusion.samplers import (
+    Trajectory,
+    ddim_sigma,
+    ddim_step,
+    ddim_timesteps,
+    ddpm_sigma2,
+    ddpm_step,
+    guided_noise,
+    sample,
+)
+from course_lib.diffusion.unet import UNet
+
+
+@pytest.fixture(scope="module")
+def sched():
+    return make_schedule("linear", 1000)
+
+
+def _rand(seed, shape=(3, 1, 8, 8)):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+
+
+# ----------------------------------------------------------------------------- DDPM step
+
+
+@pytest.mark.parametrize("variance", ["posterior", "beta"])
+@pytest.mark.parametrize("t", [1, 250, 999])
+def test_ddpm_step_is_mean_plus_sigma_z(sched, variance, t):
+    xt, eps, z = _rand(0), _rand(1), _rand(2)
+    out = ddpm_step(eps, t, xt, sched, variance=variance, noise=z)
+    mean = (xt - sched.betas[t] / (1 - sched.alpha_bars[t]).sqrt() * eps) / sched.alphas[t].sqrt()
+    sigma2 = sched.posterior_variance[t] if variance == "posterior" else sched.betas[t]
+    torch.testing.assert_close(out, (mean + sigma2.sqrt() * z).float())
+
+
+def test_ddpm_last_step_adds_no_noise(sched):
+    xt, eps, z = _rand(0), _rand(1), _rand(2)
+    for variance in ("posterior", "beta"):
+        torch.testing.assert_close(ddpm_step(eps, 0, xt, sched, variance=variance, noise=z),
+                                   reverse_mean_from_noise(xt, 0, eps, sched))
+
+
+def test_ddpm_step_noise_statistics(sched):
+    """Drawn (not given) noise has standard deviation σ_t around the mean."""
+    xt, eps = torch.zeros(4000, 1, 4, 4), torch.zeros(4000, 1, 4, 4)
+    g = torch.Generator().manual_seed(0)
+    for variance in ("posterior", "beta"):
+        out = ddpm_step(eps, 10, xt, sched, variance=variance, generator=g)
+        assert float(out.std()) == pytest.approx(float(ddpm_sigma2(10, sched, variance).sqrt()), rel=0.02)
+
+
+def test_ddpm_clip_x0_is_the_same_step_when_nothing_is_clipped(sched):
+    """With x̂_0 inside [−1, 1], the posterior-mean form equals the ε form (DDPM eq. 11)."""
+    x0, eps = torch.rand(3, 1, 8, 8) * 1.6 - 0.8, _rand(3)
+    xt = q_sample(x0, 100, sched, eps)
+    z = _rand(4)
+    torch.testing.assert_close(ddpm_step(eps, 100, xt, sched, noise=z, clip_x0=True),
+                               ddpm_step(eps, 100, xt, sched, noise=z), atol=1e-5, rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- DDIM step
+
+
+def test_ddim_eta1_all_steps_matches_ddpm_posterior_variance(sched):
+    """σ² of DDIM with η = 1 and s = t − 1 equals β̃_t for every t, and the steps coincide."""
+    for t in range(1, 1000):
+        assert float(ddim_sigma(t, t - 1, sched, eta=1.0) ** 2) == pytest.approx(
+            float(sched.posterior_variance[t]), rel=1e-9, abs=1e-15)
+    xt, eps, z = _rand(0), _rand(1), _rand(2)
+    for t in (1, 37, 999):
+        torch.testing.assert_close(ddim_step(eps, t, t - 1, xt, sched, eta=1.0, noise=z),
+                                   ddpm_step(eps, t, xt, sched, variance="posterior", noise=z),
+                                   atol=1e-5, rtol=1e-5)
+    # and the last step (to t_prev = −1) returns x̂_0, which is DDPM's noise-free t = 0 mean
+    torch.testing.assert_close(ddim_step(eps, 0, -1, xt, sched, eta=1.0, noise=z),
+                               ddpm_step(eps, 0, xt, sched, noise=z), atol=1e-5, rtol=1e-5)
+
+
+def test_ddim_eta0_is_deterministic_and_follows_eq12(sched):
+    xt, eps = _rand(0), _rand(1)
+    t, s = 700, 650
+    out = ddim_step(eps, t, s, xt, sched, eta=0.0)
+    a_t, a_s = sched.alpha_bars[t], sched.alpha_bars[s]
+    x0 = (xt - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+    torch.testing.assert_close(out, (a_s.sqrt() * x0 + (1 - a_s).sqrt() * eps).float())
+    assert float(ddim_sigma(t, s, sched, eta=0.0)) == 0.0
+
+
+class _Oracle(torch.nn.Module):
+    """Knows the one clean image x0, so it predicts the noise exactly: ε̂ = (x_t − √ᾱ_t x0)/√(1−ᾱ_t)."""
+
+    def __init__(self, x0, sched):
+        super().__init__()
+        self.x0, self.sched = x0, sched
+        self.w = torch.nn.Parameter(torch.zeros(()))
+        self.image_size, self.in_channels = x0.shape[-1], x0.shape[1]
+
+    def forward(self, xt, t):
+        a = self.sched.alpha_bars[t].float().reshape(-1, 1, 1, 1) if torch.as_tensor(t).ndim else self.sched.alpha_bars[t].float()
+        return (xt - a.sqrt() * self.x0) / (1 - a).sqrt()
+
+
+@pytest.mark.parametrize("sampler,steps,eta,variance", [("ddim", 10, 0.0, "posterior"), ("ddim", 50, 0.5, "posterior"),
+                                                         ("ddpm", None, 0.0, "posterior"), ("ddpm", None, 0.0, "beta")])
+def test_samplers_with_a_perfect_noise_predictor_land_on_x0(sched, sampler, steps, eta, variance):
+    x0 = torch.rand(2, 1, 8, 8) * 1.8 - 0.9
+    out = sample(_Oracle(x0, sched), sched, 2, sampler=sampler, steps=steps, eta=eta, seed=0, progress=False,
+                 variance=variance)
+    torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
+
+
+def test_ddim_timesteps_trailing():
+    assert ddim_timesteps(1000, 1) == [999]
+    assert ddim_timesteps(1000, 1000) == list(range(999, -1, -1))
+    ts = ddim_timesteps(1000, 50)
+    assert ts[0] == 999 and ts[-1] == 19 and len(ts) == 50 and len(set(ts)) == 50
+    assert all(a > b for a, b in zip(ts, ts[1:]))
+    with pytest.raises(ValueError, match="steps must be an integer in"):
+        ddim_timesteps(1000, 1001)
+
+
+# ----------------------------------------------------------------------------- loops and guidance
+
+
+@pytest.fixture(scope="module")
+def tiny_cond():
+    torch.manual_seed(0)
+    m = UNet(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_classes=10, patch=2)
+    with torch.no_grad():  # the zero-initialised output would make every prediction 0
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return m.eval()
+
+
+def test_sampling_1000_ddpm_steps_stays_finite(sched, tiny_cond):
+    """All 1000 steps through a (random-weight) U-Net: no NaN/inf (sample() raises if there are)."""
+    out = sample(tiny_cond, sched, 2, sampler="ddpm", labels=torch.tensor([1, 10]), seed=0, progress=False)
+    assert out.shape == (2, 1, 28, 28)
+    assert torch.isfinite(out).all() and out.abs().max() <= 1
+
+
+def test_sampling_is_reproducible_with_a_seed(sched, tiny_cond):
+    a = sample(tiny_cond, sched, 3, sampler="ddim", steps=5, eta=1.0, seed=7, progress=False)
+    b = sample(tiny_cond, sched, 3, sampler="ddim", steps=5, eta=1.0, seed=7, progress=False)
+    c = sample(tiny_cond, sched, 3, sampler="ddim", steps=5, eta=1.0, seed=8, progress=False)
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c)
+
+
+def test_cfg_w0_is_the_conditional_model(sched, tiny_cond):
+    """Convention (Ho & Salimans 2022): ε̃ = (1 + w) ε(x, c) − w ε(x, ∅), so w = 0 is ε(x, c)."""
+    x, labels = _rand(0, (4, 1, 28, 28)), torch.tensor([0, 3, 7, 9])
+    with torch.no_grad():
+        cond = tiny_cond(x, 500, labels)
+        uncond = tiny_cond(x, 500, torch.full((4,), 10))
+        torch.testing.assert_close(guided_noise(tiny_cond, x, 500, sched, labels, 0.0), cond)
+        torch.testing.assert_close(guided_noise(tiny_cond, x, 500, sched, labels, 2.5),
+                                   3.5 * cond - 2.5 * uncond, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(guided_noise(tiny_cond, x, 500, sched, None, 0.0), uncond)
+    a = sample(tiny_cond, sched, 4, sampler="ddim", steps=4, labels=labels, guidance_scale=0.0, seed=1, progress=False)
+    b = sample(tiny_cond, sched, 4, sampler="ddim", steps=4, labels=labels, guidance_scale=2.0, seed=1, progress=False)
+    assert not torch.allclose(a, b)
+
+
+def test_trajectory_capture(sched, tiny_cond):
+    images, traj = sample(tiny_cond, sched, 2, sampler="ddim", steps=20, seed=0, return_trajectory=True,
+                          progress=False, labels=3)
+    assert isinstance(traj, Trajectory) and len(traj) == 20
+    assert traj.timesteps[0] == 999 and traj.timesteps[-1] == 49
+    assert traj.xt.shape == traj.x0_pred.shape == (20, 2, 1, 28, 28)
+    _, traj = sample(tiny_cond, sched, 1, sampler="ddpm", seed=0, return_trajectory=True, progress=False,
+                     trajectory_points=50)
+    assert len(traj) == 51 and traj.timesteps[0] == 999 and traj.timesteps[-1] == 0
+
+
+def test_sample_arguments_are_checked(sched, tiny_cond):
+    with pytest.raises(ValueError, match="sampler must be one of"):
+        sample(tiny_cond, sched, 2, sampler="euler")
+    with pytest.raises(ValueError, match="steps must be None or 1000"):
+        sample(tiny_cond, sched, 2, sampler="ddpm", steps=50)
+    with pytest.raises(ValueError, match="n must be an integer"):
+        sample(tiny_cond, sched, 0)
+    with pytest.raises(ValueError, match="guidance_scale"):
+        sample(tiny_cond, sched, 2, labels=1, guidance_scale=-1.0)
+    with pytest.raises(ValueError, match="needs labels"):
+        sample(tiny_cond, sched, 2, sampler="ddim", steps=2, guidance_scale=1.0, progress=False)
+    with pytest.raises(ValueError, match="labels must be in"):
+        sample(tiny_cond, sched, 2, sampler="ddim", steps=2, labels=11, progress=False)
+    with pytest.raises(ValueError, match="t_prev must be an integer"):
+        ddim_step(_rand(0), 10, 10, _rand(1), sched)
+    with pytest.raises(ValueError, match="variance must be one of"):
+        ddpm_step(_rand(0), 10, _rand(1), sched, variance="fixed")
+
+
+# ----------------------------------------------------------------------------- the exercise check
+
+
+def test_check_passes_the_reference():
+    assert check_ddpm_step(reference_ddpm_step)
+
+
+def _eps_mean(noise_pred, t, xt, s, root_alpha):
+    return (xt - s.betas[t] / (1 - s.alpha_bars[t]).sqrt() * noise_pred) / root_alpha
+
+
+WRONG_ANSWERS = {
+    # the seed's variance σ_t² = β_t: the exercise asks for β̃_t
+    "beta variance": (lambda e, t, x, s, z: (_eps_mean(e, t, x, s, s.alphas[t].sqrt())
+                                             + (s.betas[t].sqrt() * z if t > 0 else 0)).float(), "√β_t"),
+    # variance used as the standard deviation
+    "no square root": (lambda e, t, x, s, z: (_eps_mean(e, t, x, s, s.alphas[t].sqrt())
+                                              + (s.posterior_variance[t] * z if t > 0 else 0)).float(),
+                       "square root"),
+    # ᾱ instead of α in the mean
+    "alpha_bar in mean": (lambda e, t, x, s, z: (_eps_mean(e, t, x, s, s.alpha_bars[t].sqrt())
+                                                 + s.posterior_variance[t].sqrt() * z).float(), "√α_t"),
+    # noise added at the last step too (with β_t, since β̃_0 = 0 would hide it)
+    "noise at t=0": (lambda e, t, x, s, z: (_eps_mean(e, t, x, s, s.alphas[t].sqrt())
+                                            + (s.posterior_variance[t].sqrt() if t > 0 else s.betas[t].sqrt()) * z
+                                            ).float(), "t = 0"),
+    # the noise added instead of subtracted
+    "plus sign": (lambda e, t, x, s, z: ((x + s.betas[t] / (1 - s.alpha_bars[t]).sqrt() * e) / s.alphas[t].sqrt()
+                                         + s.posterior_variance[t].sqrt() * z).float(), "subtract"),
+    "wrong shape": (lambda e, t, x, s, z: x[0], "shape"),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_ANSWERS))
+def test_check_fails_typical_wrong_answers(name):
+    fn, words = WRONG_ANSWERS[name]
+    result = check_ddpm_step(fn)
+    assert not result, name
+    assert words in result.message, result.message
+
+
+def test_check_reports_unwritten_function():
+    def ddpm_step_exercise(noise_pred, t, xt, schedule, noise):
+        raise NotImplementedError
+
+    result = check_ddpm_step(ddpm_step_exercise)
+    assert not result and "not written yet" in result.message
+
+
+def test_posterior_mean_helper_agrees_with_reference_at_zero_noise(sched):
+    """The exercise's z = 0 output is the posterior mean at x̂_0(ε̂)."""
+    xt, eps = _rand(0), _rand(1)
+    from course_lib.diffusion.reverse import predict_x0_from_noise
+
+    mean, _ = posterior_mean_variance(predict_x0_from_noise(xt, 77, eps, sched), xt, 77, sched)
+    torch.testing.assert_close(reference_ddpm_step(eps, 77, xt, sched, torch.zeros_like(xt)), mean,
+                               atol=1e-5, rtol=1e-5)
