@@ -1,0 +1,59 @@
+"""Seconds per optimisation step of neural style transfer (notebook 06).
+
+    python benchmarks/style_step.py                 # 256 px, the offline (random-weight) extractor, CPU
+    python benchmarks/style_step.py --size 512 --device cuda --weights auto
+
+One step = one L-BFGS iteration (one evaluation of the loss and its gradient through VGG19 up to
+conv5_1, plus L-BFGS's two-loop recursion) or one Adam update. Prints seconds per step for both
+optimisers after a warm-up step, with the number of loss evaluations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from course_lib.data import load_image  # noqa: E402
+from course_lib.style import synthesize, vgg19_extractor  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=5, help="timed steps per optimiser")
+    parser.add_argument("--weights", default="random", help="auto | pretrained | random | a path")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    extractor = vgg19_extractor(args.weights, device=args.device)
+    content, style = load_image("astronaut", args.size), load_image("brick", args.size)
+    print(f"device={args.device} threads={torch.get_num_threads()} cpus={os.cpu_count()} "
+          f"torch={torch.__version__} {platform.processor() or platform.machine()}")
+    print(f"style transfer at {args.size} px, content conv4_2, style conv1_1 … conv5_1")
+    for optimizer in ("lbfgs", "adam"):
+        kw = dict(content=content, style=style, init="content", optimizer=optimizer, progress=False)
+        synthesize(extractor, steps=1, **kw)  # warm-up
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        res = synthesize(extractor, steps=args.steps, **kw)
+        if args.device == "cuda":
+            torch.cuda.synchronize()
+        seconds = (time.perf_counter() - start) / args.steps
+        print(f"{optimizer:>5}: {seconds:.3f} s/step  ({res.evaluations / args.steps:.2f} loss evaluations "
+              f"per step, {args.steps} steps)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
