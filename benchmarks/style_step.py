@@ -3,9 +3,10 @@
     python benchmarks/style_step.py                 # 256 px, the offline (random-weight) extractor, CPU
     python benchmarks/style_step.py --size 512 --device cuda --weights auto
 
-One step = one L-BFGS iteration (one evaluation of the loss and its gradient through VGG19 up to
-conv5_1, plus L-BFGS's two-loop recursion) or one Adam update. Prints seconds per step for both
-optimisers after a warm-up step, with the number of loss evaluations.
+One step = one evaluation of the loss and its gradient (a forward and a backward pass through VGG19
+up to conv5_1) as ``synthesize`` counts them: one Adam update, or about one L-BFGS iteration (its
+line search may ask for an extra evaluation, which is included in the time). Prints seconds per
+step for both optimisers after a warm-up run.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from course_lib.style import synthesize, vgg19_extractor  # noqa: E402
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--steps", type=int, default=5, help="timed steps per optimiser")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per optimiser")
     parser.add_argument("--weights", default="random", help="auto | pretrained | random | a path")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
@@ -50,8 +51,9 @@ def main(argv=None) -> int:
         if args.device == "cuda":
             torch.cuda.synchronize()
         seconds = (time.perf_counter() - start) / args.steps
-        print(f"{optimizer:>5}: {seconds:.3f} s/step  ({res.evaluations / args.steps:.2f} loss evaluations "
-              f"per step, {args.steps} steps)")
+        per_eval = seconds * args.steps / res.evaluations
+        print(f"{optimizer:>5}: {seconds:.3f} s/step, {per_eval:.3f} s per loss evaluation "
+              f"({res.evaluations} evaluations in {args.steps} steps)")
     return 0
 
 

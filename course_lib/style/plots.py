@@ -66,31 +66,41 @@ def plot_feature_maps(extractor: FeatureExtractor, image: torch.Tensor, layer: s
 
 
 def plot_gram_matrices(extractor: FeatureExtractor, images: dict, layer: str = "conv2_1",
-                       num_channels: int = 32, size: float = 2.6):
+                       num_channels: int = 32, compare_to: str | None = None, size: float = 2.6):
     """Each image above its Gram matrix G^l (the first ``num_channels`` channels) at ``layer``.
 
-    Photos of different scenes give different Grams; two crops of the same texture give nearly the
-    same Gram even though no pixel is in the same place: the Gram is a spatial summary.
+    With ``compare_to`` (a key of ``images``) each title also gives E_l = ¼ Σ_ij (G_ij − A_ij)²,
+    the style distance to that image's Gram matrix A. Two crops of the same texture are close
+    even though no pixel is in the same place: the Gram matrix is a spatial summary.
     """
+    from matplotlib.colors import PowerNorm
+
     layer = check_layer("layer", layer)
     num_channels = check_int("num_channels", num_channels, 2, 512)
     if not isinstance(images, dict) or not images:
         raise ValueError("images must be a non-empty dict {title: image}")
+    if compare_to is not None and compare_to not in images:
+        raise ValueError(f"compare_to must be one of the titles {list(images)}, got {compare_to!r}")
     n = len(images)
-    fig, axes = new_figure(2, n, figsize=(size * n, 2 * size + 0.4), squeeze=False)
+    fig, axes = new_figure(2, n, figsize=(size * n, 2 * size + 0.5), squeeze=False)
     grams = {}
     for title, img in images.items():
         check_images(f"images[{title!r}]", img, channels=3)
         with torch.no_grad():
-            grams[title] = gram_matrix(extractor(img[:1], [layer])[layer])[0, :num_channels, :num_channels].cpu()
-    vmax = max(float(g.abs().max()) for g in grams.values())
+            grams[title] = gram_matrix(extractor(img[:1], [layer])[layer])[0].cpu()
+    vmax = max(float(g[:num_channels, :num_channels].max()) for g in grams.values())
     for j, (title, img) in enumerate(images.items()):
         _show(axes[0, j], img, title)
-        im = axes[1, j].imshow(grams[title].numpy(), cmap="viridis", vmin=0, vmax=vmax)
-        axes[1, j].set_title(f"G at {layer} ({num_channels}×{num_channels} corner)", fontsize=8)
+        g = grams[title][:num_channels, :num_channels].clamp_min(0)
+        im = axes[1, j].imshow(g.numpy(), cmap="viridis", norm=PowerNorm(0.5, vmin=0, vmax=vmax))
+        text = f"G at {layer} ({num_channels}×{num_channels} corner)"
+        if compare_to is not None:
+            dist = 0.25 * float((grams[title] - grams[compare_to]).pow(2).sum())
+            text += f"\nE_l to {compare_to}: {dist:.2e}"
+        axes[1, j].set_title(text, fontsize=8)
         axes[1, j].set_xticks([])
         axes[1, j].set_yticks([])
-    fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8)
+    fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8, label="G_ij (square-root colour scale)")
     return fig
 
 
@@ -141,6 +151,8 @@ def plot_losses(results: dict, x: str = "step"):
             if any(v > 0 for v in vals):
                 ax.plot(xs.numpy(), vals, style, color=line.get_color(), label=f"{title}: {term}")
     ax.set_yscale("log")
+    lowest = min(min(res.history["total"]) for res in results.values())
+    ax.set_ylim(bottom=lowest / 30)  # a term that starts at 0 (content, from p) would squash the plot
     ax.set_xlabel("optimisation step" if x == "step" else "seconds")
     ax.set_ylabel("loss (weighted)")
     ax.legend(fontsize=7)
