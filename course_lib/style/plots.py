@@ -60,7 +60,7 @@ def plot_feature_maps(extractor: FeatureExtractor, image: torch.Tensor, layer: s
         ax.set_axis_off()
         ax.set_title(f"map {k}", fontsize=8)
     c, h, w = f.shape
-    fig.suptitle(f"{layer}: {c} feature maps of {h}×{w} (F^l has N_l = {c} rows, M_l = {h * w} columns)",
+    fig.suptitle(f"{layer}: {c} feature maps of {h}×{w} ($F^l$ has $N_l$ = {c} rows, $M_l$ = {h * w} columns)",
                  fontsize=10)
     return fig
 
@@ -96,11 +96,11 @@ def plot_gram_matrices(extractor: FeatureExtractor, images: dict, layer: str = "
         text = f"G at {layer} ({num_channels}×{num_channels} corner)"
         if compare_to is not None:
             dist = 0.25 * float((grams[title] - grams[compare_to]).pow(2).sum())
-            text += f"\nE_l to {compare_to}: {dist:.2e}"
+            text += f"\n$E_l$ to {compare_to}: {dist:.2e}"
         axes[1, j].set_title(text, fontsize=8)
         axes[1, j].set_xticks([])
         axes[1, j].set_yticks([])
-    fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8, label="G_ij (square-root colour scale)")
+    fig.colorbar(im, ax=axes[1, :].tolist(), shrink=0.8, label="$G_{ij}$ (square-root colour scale)")
     return fig
 
 
