@@ -1,6 +1,6 @@
 """Speed and quality of the course's denoiser and samplers on this machine (issue 7).
 
-    python benchmarks/bench_diffusion.py                    # 8 CPU minutes each for ours and diffusers'
+    python benchmarks/bench_diffusion.py                    # the cpu budget's minutes each, ours and diffusers'
     python benchmarks/bench_diffusion.py --minutes 2 --eval-n 200 --compare-n 64   # a quicker look
     python benchmarks/bench_diffusion.py --skip-train --skip-diffusers             # shipped models only
     python benchmarks/bench_diffusion.py --threads 1 --clock process               # on a shared machine
@@ -10,8 +10,9 @@ Prints, with the machine's load (other programs slow every number here down):
 1. the course's U-Net (``SHIPPED_CONFIGS["ddpm_mnist"]``, the ``cpu`` recipe) trained for
    ``--minutes`` on the training digits: steps/s, and its samples' metrics
    (``course_lib.metrics``: confident share, class-histogram entropy, Fréchet ratio) and seconds
-   per image for DDPM-1000 and DDIM-50/20/10; DDPM-1000 and DDIM-50 are also compared on the
-   same ``--compare-n`` starting noises;
+   per image for each of ``SAMPLER_SETTINGS`` (DDIM-50/20/10 deterministic, DDIM-100 and
+   DDIM-50 with η = 1); DDPM-1000 is compared with DDIM-50 (η = 0 and 1) on the same
+   ``--compare-n`` starting noises;
 2. side by side, in the same run, on the same data, recipe and minutes: diffusers' ``UNet2DModel``
    (a small config, digits padded to 32×32) with ``DDPMScheduler`` for training and
    ``DDIMScheduler`` (50 trailing steps) for sampling — diffusers is a benchmark-only dependency
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -36,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from course_lib.data import load_mnist  # noqa: E402
-from course_lib.diffusion.samplers import sample  # noqa: E402
+from course_lib.diffusion.samplers import SAMPLER_SETTINGS, sample  # noqa: E402
 from course_lib.diffusion.training import (  # noqa: E402
     PRESETS,
     has_shipped,
@@ -70,7 +72,7 @@ def report(name: str, images: torch.Tensor, seconds: float, out_dir: Path) -> di
     print(f"  {name:34s} n={images.shape[0]:4d}  {per_image:8.4f} s/image  confident {scores['confident_share']:.3f}"
           f"  entropy {scores['class_entropy']:.3f}  FD ratio {scores['frechet_ratio']:.2f}"
           f" (FD {scores['frechet']:.3f}, real {scores['frechet_real']:.3f})", flush=True)
-    save_images(images[:100], out_dir / (name.replace(" ", "_").replace("/", "-") + ".png"), nrow=10)
+    save_images(images[:100], out_dir / (re.sub(r"[^A-Za-z0-9.-]+", "_", name) + ".png"), nrow=10)
     return scores
 
 
@@ -100,19 +102,25 @@ def evaluate(model, schedule, tag, args, out_dir, labels=None, w=0.0):
     lab = (lambda n: None) if labels is None else (lambda n: torch.arange(n) % 10)
     if args.compare_n:
         n = args.compare_n
-        ddpm, s_ddpm = timed_sample(model, schedule, n, sampler="ddpm", seed=args.seed,
-                                    **dict(kw, labels=lab(n)))
-        ddim, s_ddim = timed_sample(model, schedule, n, sampler="ddim", steps=50, seed=args.seed,
-                                    **dict(kw, labels=lab(n)))
-        a = report(f"{tag} DDPM-1000 (compare n)", ddpm, s_ddpm, out_dir)
-        b = report(f"{tag} DDIM-50 (compare n)", ddim, s_ddim, out_dir)
-        rel = {k: abs(b[k] - a[k]) / max(abs(a[k]), 1e-9) for k in ("confident_share", "class_entropy", "frechet_ratio")}
-        print(f"  -> DDIM-50 is {s_ddpm / s_ddim:.1f}x faster than DDPM-1000; metric differences "
-              + ", ".join(f"{k} {v:.1%}" for k, v in rel.items()), flush=True)
-    for steps in (50, 20, 10):
-        images, secs = timed_sample(model, schedule, args.eval_n, sampler="ddim", steps=steps, seed=args.seed + 1,
+        runs = {}
+        for name in ("DDPM-1000", "DDIM-50", "DDIM-50, η=1"):
+            images, secs = timed_sample(model, schedule, n, seed=args.seed, **SAMPLER_SETTINGS[name],
+                                        **dict(kw, labels=lab(n)))
+            runs[name] = (report(f"{tag} {name} (compare n)", images, secs, out_dir), secs)
+        base, s_base = runs["DDPM-1000"]
+        for name in ("DDIM-50", "DDIM-50, η=1"):
+            b, s_b = runs[name]
+            rel = {k: (b[k] - base[k]) / max(abs(base[k]), 1e-9)
+                   for k in ("confident_share", "class_entropy", "frechet_ratio")}
+            print(f"  -> {name} is {s_base / s_b:.1f}x faster than DDPM-1000 on the same {n} starting noises; "
+                  "metric changes " + ", ".join(f"{k} {v:+.1%}" for k, v in rel.items())
+                  + " (FD ratio: lower is better)", flush=True)
+    for name, setting in SAMPLER_SETTINGS.items():
+        if setting["sampler"] == "ddpm":
+            continue
+        images, secs = timed_sample(model, schedule, args.eval_n, seed=args.seed + 1, **setting,
                                     **dict(kw, labels=lab(args.eval_n)))
-        report(f"{tag} DDIM-{steps}", images, secs, out_dir)
+        report(f"{tag} {name}", images, secs, out_dir)
 
 
 def bench_diffusers(args, digits, out_dir):
@@ -128,10 +136,18 @@ def bench_diffusers(args, digits, out_dir):
         down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), norm_num_groups=8,
     )
-    train_sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule="linear", beta_start=1e-4, beta_end=0.02)
+    # The same noise schedule and objective as the course's model (cosine = diffusers'
+    # "squaredcos_cap_v2", v prediction), so the comparison is about the network and the code.
+    ours = make_model_schedule("ddpm_mnist")
+    kinds = {"cosine": dict(beta_schedule="squaredcos_cap_v2"),
+             "linear": dict(beta_schedule="linear", beta_start=1e-4, beta_end=0.02)}
+    prediction = make_model("ddpm_mnist").prediction
+    train_sched = DDPMScheduler(num_train_timesteps=ours.num_steps, **kinds[ours.kind],
+                                prediction_type="v_prediction" if prediction == "v" else "epsilon")
     recipe = PRESETS["cpu"]
     print(f"  {count_parameters(model) / 1e6:.2f} M parameters; same recipe (batch {recipe['batch_size']}, "
-          f"lr {recipe['lr']}, EMA {recipe['ema_decay']}, grad clip 1, same lr schedule)")
+          f"lr {recipe['lr']}, EMA {recipe['ema_decay']}, grad clip 1, same lr schedule), {ours.kind} schedule, "
+          f"{prediction} objective")
     data = F.pad(digits.images, (2, 2, 2, 2), value=-1.0)
     opt = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     ema = EMA(model, recipe["ema_decay"])
@@ -144,8 +160,9 @@ def bench_diffusers(args, digits, out_dir):
             g["lr"] = lr_at((now() - start) / budget, recipe["lr"])
         x0 = data[torch.randint(0, data.shape[0], (recipe["batch_size"],), generator=gen)]
         noise = torch.randn(x0.shape, generator=gen)
-        t = torch.randint(0, 1000, (x0.shape[0],), generator=gen)
-        loss = F.mse_loss(model(train_sched.add_noise(x0, noise, t), t).sample, noise)
+        t = torch.randint(0, ours.num_steps, (x0.shape[0],), generator=gen)
+        target = train_sched.get_velocity(x0, noise, t) if prediction == "v" else noise
+        loss = F.mse_loss(model(train_sched.add_noise(x0, noise, t), t).sample, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -157,16 +174,17 @@ def bench_diffusers(args, digits, out_dir):
     print(f"  trained {steps} steps in {seconds:.0f} s: {steps / seconds:.2f} steps/s; loss (last 200) "
           f"{sum(losses[-200:]) / len(losses[-200:]):.4f}; {load_text()}", flush=True)
     net = ema.model.eval()
-    sampler = DDIMScheduler.from_config(train_sched.config, timestep_spacing="trailing")
-    sampler.set_timesteps(50)
-    g = torch.Generator().manual_seed(args.seed + 1)
-    x = torch.randn(args.eval_n, 1, 32, 32, generator=g)
-    t0 = now()
-    with torch.inference_mode():
-        for t in sampler.timesteps:
-            x = sampler.step(net(x, t).sample, t, x).prev_sample
-    secs = now() - t0
-    report("diffusers DDIM-50", x[:, :, 2:30, 2:30].clamp(-1, 1), secs, out_dir)
+    for name in ("DDIM-50", "DDIM-100, η=1"):
+        setting = SAMPLER_SETTINGS[name]
+        sampler = DDIMScheduler.from_config(train_sched.config, timestep_spacing="trailing")
+        sampler.set_timesteps(setting["steps"])
+        g = torch.Generator().manual_seed(args.seed + 1)
+        x = torch.randn(args.eval_n, 1, 32, 32, generator=g)
+        t0 = now()
+        with torch.inference_mode():
+            for t in sampler.timesteps:
+                x = sampler.step(net(x, t).sample, t, x, eta=setting["eta"], generator=g).prev_sample
+        report(f"diffusers {name}", x[:, :, 2:30, 2:30].clamp(-1, 1), now() - t0, out_dir)
 
 
 def bench_shipped(args, out_dir):
@@ -187,7 +205,8 @@ def bench_shipped(args, out_dir):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=8.0, help="training minutes for each model (default 8)")
+    parser.add_argument("--minutes", type=float, default=PRESETS["cpu"]["minutes"],
+                        help="training minutes for each model (default: the cpu budget's, %(default)s)")
     parser.add_argument("--eval-n", type=int, default=500, help="samples scored per DDIM run (default 500)")
     parser.add_argument("--compare-n", type=int, default=100,
                         help="samples for the DDPM-1000 vs DDIM-50 comparison (0: skip; default 100)")

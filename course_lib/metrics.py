@@ -426,7 +426,7 @@ def meets_targets(scores: dict, level: str = "target") -> CheckResult:
         failed.append(f"the Fréchet ratio was measured on {n_fd} samples; score at least "
                       f"{FRECHET_SAMPLES} (a smaller sample makes the ratio look better than it is)")
     if conf < min_conf:
-        failed.append(f"only {conf:.0%} classified with confidence ≥ 0.9 (need ≥ {min_conf:.0%})")
+        failed.append(f"only {conf:.1%} classified with confidence ≥ 0.9 (need ≥ {min_conf:.0%})")
     if ent < min_ent:
         failed.append(f"class-histogram entropy {ent:.2f} (need ≥ {min_ent:.2f}: some digits are missing "
                       "or over-represented)")

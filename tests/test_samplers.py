@@ -7,6 +7,7 @@ from course_lib.checks.diffusion_reverse import check_ddpm_step, reference_ddpm_
 from course_lib.diffusion import make_schedule, q_sample
 from course_lib.diffusion.reverse import posterior_mean_variance, reverse_mean_from_noise
 from course_lib.diffusion.samplers import (
+    SAMPLER_SETTINGS,
     Trajectory,
     ddim_sigma,
     ddim_step,
@@ -114,6 +115,16 @@ def test_samplers_with_a_perfect_noise_predictor_land_on_x0(sched, sampler, step
     x0 = torch.rand(2, 1, 8, 8) * 1.8 - 0.9
     out = sample(_Oracle(x0, sched), sched, 2, sampler=sampler, steps=steps, eta=eta, seed=0, progress=False,
                  variance=variance)
+    torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", list(SAMPLER_SETTINGS))
+@pytest.mark.parametrize("kind", ["linear", "cosine"])
+def test_every_compared_sampler_setting_lands_on_x0_with_a_perfect_noise_predictor(name, kind):
+    """The settings notebook 04 and the benchmark compare are valid sample() arguments, and exact."""
+    schedule = make_schedule(kind, 1000)
+    x0 = torch.rand(2, 1, 8, 8) * 1.8 - 0.9
+    out = sample(_Oracle(x0, schedule), schedule, 2, seed=0, progress=False, **SAMPLER_SETTINGS[name])
     torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
 
 

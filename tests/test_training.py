@@ -155,3 +155,12 @@ def test_load_or_train_denoiser_trains_when_nothing_is_shipped(monkeypatch, tmp_
     assert info["source"] == "trained" and info["result"].steps == 2
     assert "not in this copy" in capsys.readouterr().out
     assert (tmp_path / "mine.pt").is_file() and schedule.num_steps == 1000
+
+
+def test_training_leaves_the_weights_in_the_ordinary_memory_layout():
+    """train_diffusion may use channels-last weights on a CPU for speed; the model it returns does not."""
+    torch.manual_seed(0)
+    model = UNet(base_channels=8, channel_mults=(1, 2), patch=2)
+    x0 = torch.rand(8, 1, 28, 28) * 2 - 1
+    train_diffusion(model, x0, make_schedule("cosine", 50), steps=2, batch_size=4, progress=False)
+    assert all(p.is_contiguous() for p in model.parameters())

@@ -28,10 +28,15 @@ from .schedules import Schedule, make_schedule
 from .unet import EMA, UNet, build_unet
 
 #: The architecture and schedule of the course's denoisers, chosen by measurement on a 2-core CPU
-#: (4 CPU-minutes of training each, 500 DDIM-50 samples scored by a classifier; see the report of
-#: issue 7 and benchmarks/bench_diffusion.py): a 2×2 pixel fold (patch=2, 14×14 then 7×7) beat
-#: both the plain 28×28 U-Net (4× slower per step) and a 4×4 fold (blobs); batch 32 beat 64 (more
-#: steps in the same minutes), and the v objective beat ε and ε with min-SNR weighting.
+#: (500 samples scored by a classifier; see the report of issue 7 and benchmarks/bench_diffusion.py):
+#: a 2×2 pixel fold (patch=2, 14×14 then 7×7) beat both the plain 28×28 U-Net (4× slower per
+#: step) and a 4×4 fold (blobs); batch 32 beat 64 (more steps in the same minutes); the v objective
+#: beat ε and ε with min-SNR weighting; and the cosine schedule (Nichol & Dhariwal 2021) beat the
+#: linear one after 8 minutes of training (DDIM-100, η = 1: Fréchet ratio 3.8 against 5.3–6.6, 77 %
+#: against 74–75 % confident), because on 28×28 digits the linear schedule spends about a third of
+#: its steps on nearly pure noise. A twice larger learning rate (4e-3), batch 16, attention at 7×7
+#: and longer EMAs did not help. With 9.5 minutes (the ``cpu`` preset) it reaches 78–80 % confident,
+#: entropy 1.00, Fréchet ratio 2.9–3.0 (DDIM-100, η = 1): just short of the 80 % target.
 DEFAULT_MODEL = dict(
     in_channels=1,
     base_channels=32,
@@ -44,7 +49,7 @@ DEFAULT_MODEL = dict(
     prediction="v",
     image_size=28,
 )
-DEFAULT_SCHEDULE = dict(kind="linear", num_steps=1000, beta_start=1e-4, beta_end=0.02)
+DEFAULT_SCHEDULE = dict(kind="cosine", num_steps=1000)
 
 #: What each shipped checkpoint is: the model config, the schedule, and the training recipe.
 SHIPPED_CONFIGS = {
@@ -55,7 +60,7 @@ SHIPPED_CONFIGS = {
 #: Training recipes per run budget (steps/minutes: whichever ends first).
 PRESETS = {
     "smoke": dict(steps=3, minutes=0.5, batch_size=16, lr=2e-3, ema_decay=0.9),
-    "cpu": dict(steps=100_000, minutes=8.0, batch_size=32, lr=2e-3, ema_decay=0.995),
+    "cpu": dict(steps=100_000, minutes=9.5, batch_size=32, lr=2e-3, ema_decay=0.995),
     "gpu": dict(steps=30_000, minutes=20.0, batch_size=128, lr=1e-3, ema_decay=0.9995),
 }
 
@@ -185,6 +190,11 @@ def train_diffusion(
     device = torch.device(device)
     model.to(device).train()
     data = images.to(device)
+    # Same numbers, another memory layout: on a CPU, oneDNN's convolutions run 8–19 % faster with
+    # channels-last weights (measured on the course's 2-core machine). Undone at the end.
+    channels_last = device.type == "cpu" and torch.backends.mkldnn.is_available()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     targets = labels.to(device).long() if labels is not None else None
     schedule = schedule.to(device)
     gen = torch.Generator(device="cpu")
@@ -238,6 +248,9 @@ def train_diffusion(
     result.seconds = now() - start
     if copy_ema_to_model:
         model.load_state_dict(ema.model.state_dict())
+    if channels_last:
+        model.to(memory_format=torch.contiguous_format)
+        ema.model.to(memory_format=torch.contiguous_format)
     model.eval()
     return result
 
