@@ -115,6 +115,16 @@ def test_confident_share_counts_rows_at_or_above_the_threshold():
     assert M.confident_share(probs, threshold=0.4) == pytest.approx(0.75)
 
 
+def test_confident_share_is_an_exact_fraction_so_the_thresholds_are_met_at_the_line():
+    # 475 of 500 confident is 95 % exactly; a float32 mean gave 0.94999999 and failed "≥ 95 %"
+    probs = torch.full((500, 10), 0.1)
+    probs[:475] = torch.nn.functional.one_hot(torch.arange(475) % 10, 10).float()
+    assert M.confident_share(probs) == 475 / 500 == 0.95
+    scores = {"confident_share": M.confident_share(probs), "class_entropy": 1.0, "frechet_ratio": 1.0,
+              "frechet_n": 500}
+    assert M.meets_targets(scores, "shipped")
+
+
 def test_class_histogram_entropy_known_values():
     assert M.class_histogram_entropy(torch.arange(10).repeat(7)) == pytest.approx(1.0)
     assert M.class_histogram_entropy(torch.full((50,), 3)) == pytest.approx(0.0)
