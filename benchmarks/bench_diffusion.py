@@ -4,6 +4,8 @@
     python benchmarks/bench_diffusion.py --minutes 2 --eval-n 200 --compare-n 64   # a quicker look
     python benchmarks/bench_diffusion.py --skip-train --skip-diffusers             # shipped models only
     python benchmarks/bench_diffusion.py --threads 1 --clock process               # on a shared machine
+    python benchmarks/bench_diffusion.py --skip-train --skip-diffusers --device cuda --compare-n 500 \
+        --compare-seeds 5                       # shipped models on a GPU, DDPM-1000 vs DDIM-50 on 5 seeds
 
 Prints, with the machine's load (other programs slow every number here down):
 
@@ -12,12 +14,14 @@ Prints, with the machine's load (other programs slow every number here down):
    (``course_lib.metrics``: confident share, class-histogram entropy, Fréchet ratio) and seconds
    per image for each of ``SAMPLER_SETTINGS`` (DDIM-50/20/10 deterministic, DDIM-100 and
    DDIM-50 with η = 1); DDPM-1000 is compared with DDIM-50 (η = 0 and 1) on the same
-   ``--compare-n`` starting noises;
+   ``--compare-n`` starting noises, for each of ``--compare-seeds`` seeds (the Fréchet ratio of
+   one set of samples varies by ±25 % from seed to seed, so "within 10 %" needs several);
 2. side by side, in the same run, on the same data, recipe and minutes: diffusers' ``UNet2DModel``
    (a small config, digits padded to 32×32) with ``DDPMScheduler`` for training and
    ``DDIMScheduler`` (50 trailing steps) for sampling — diffusers is a benchmark-only dependency
    (``pip install -e '.[bench]'``);
-3. the shipped checkpoints ``ddpm_mnist`` and ``ddpm_mnist_cond`` (when present).
+3. the shipped checkpoints ``ddpm_mnist`` and ``ddpm_mnist_cond`` (when present), sampled on
+   ``--device`` (training in 1 and 2 always runs on the CPU: that is what it measures).
 
 Sample grids go to ``--out-dir`` (default ``runs/bench_diffusion``, not tracked by git).
 """
@@ -79,7 +83,9 @@ def report(name: str, images: torch.Tensor, seconds: float, out_dir: Path) -> di
 def timed_sample(model, schedule, n, **kw):
     start = CLOCK["now"]()
     images = sample(model, schedule, n, progress=False, **kw)
-    return images, CLOCK["now"]() - start
+    if images.is_cuda:
+        torch.cuda.synchronize()
+    return images.cpu(), CLOCK["now"]() - start
 
 
 def bench_course(args, digits, out_dir):
@@ -102,19 +108,37 @@ def evaluate(model, schedule, tag, args, out_dir, labels=None, w=0.0):
     lab = (lambda n: None) if labels is None else (lambda n: torch.arange(n) % 10)
     if args.compare_n:
         n = args.compare_n
-        runs = {}
-        for name in ("DDPM-1000", "DDIM-50", "DDIM-50, η=1"):
-            images, secs = timed_sample(model, schedule, n, seed=args.seed, **SAMPLER_SETTINGS[name],
-                                        **dict(kw, labels=lab(n)))
-            runs[name] = (report(f"{tag} {name} (compare n)", images, secs, out_dir), secs)
-        base, s_base = runs["DDPM-1000"]
-        for name in ("DDIM-50", "DDIM-50, η=1"):
-            b, s_b = runs[name]
-            rel = {k: (b[k] - base[k]) / max(abs(base[k]), 1e-9)
-                   for k in ("confident_share", "class_entropy", "frechet_ratio")}
-            print(f"  -> {name} is {s_base / s_b:.1f}x faster than DDPM-1000 on the same {n} starting noises; "
-                  "metric changes " + ", ".join(f"{k} {v:+.1%}" for k, v in rel.items())
-                  + " (FD ratio: lower is better)", flush=True)
+        keys = ("confident_share", "class_entropy", "frechet_ratio")
+        names = ("DDPM-1000", "DDIM-50", "DDIM-50, η=1")
+        totals = {name: {k: 0.0 for k in (*keys, "seconds")} for name in names}
+        seeds = range(args.seed, args.seed + args.compare_seeds)
+        for seed in seeds:
+            runs = {}
+            for name in names:
+                images, secs = timed_sample(model, schedule, n, seed=seed, **SAMPLER_SETTINGS[name],
+                                            **dict(kw, labels=lab(n)))
+                runs[name] = (report(f"{tag} {name} (compare, seed {seed})", images, secs, out_dir), secs)
+                totals[name]["seconds"] += secs
+                for k in keys:
+                    totals[name][k] += runs[name][0][k]
+            base, s_base = runs["DDPM-1000"]
+            for name in names[1:]:
+                b, s_b = runs[name]
+                rel = {k: (b[k] - base[k]) / max(abs(base[k]), 1e-9) for k in keys}
+                print(f"  -> {name} is {s_base / s_b:.1f}x faster than DDPM-1000 on the same {n} starting noises "
+                      f"(seed {seed}); metric changes " + ", ".join(f"{k} {v:+.1%}" for k, v in rel.items())
+                      + " (FD ratio: lower is better)", flush=True)
+        if len(seeds) > 1:
+            base = totals["DDPM-1000"]
+            for name in names:
+                mean = {k: v / len(seeds) for k, v in totals[name].items()}
+                line = (f"  mean over {len(seeds)} seeds, {name:13s}: confident {mean['confident_share']:.3f}  "
+                        f"entropy {mean['class_entropy']:.3f}  FD ratio {mean['frechet_ratio']:.2f}")
+                if name != "DDPM-1000":
+                    rel = {k: (totals[name][k] - base[k]) / max(abs(base[k]), 1e-9) for k in keys}
+                    line += (f"; {base['seconds'] / totals[name]['seconds']:.1f}x faster than DDPM-1000, changes "
+                             + ", ".join(f"{k} {v:+.1%}" for k, v in rel.items()))
+                print(line, flush=True)
     for name, setting in SAMPLER_SETTINGS.items():
         if setting["sampler"] == "ddpm":
             continue
@@ -193,7 +217,7 @@ def bench_shipped(args, out_dir):
             print(f"\n== {name}: not shipped in this copy (scripts/train_ddpm.py makes it)")
             continue
         print(f"\n== shipped {name} ({load_text()})")
-        model, schedule = load_pretrained(name)
+        model, schedule = load_pretrained(name, device=args.device)
         if name.endswith("cond"):
             for w in args.guidance:
                 images, secs = timed_sample(model, schedule, args.eval_n, sampler="ddim", steps=50, seed=args.seed,
@@ -210,7 +234,10 @@ def main(argv=None) -> int:
     parser.add_argument("--eval-n", type=int, default=500, help="samples scored per DDIM run (default 500)")
     parser.add_argument("--compare-n", type=int, default=100,
                         help="samples for the DDPM-1000 vs DDIM-50 comparison (0: skip; default 100)")
+    parser.add_argument("--compare-seeds", type=int, default=1,
+                        help="repeat the DDPM-1000 vs DDIM-50 comparison for this many seeds (default 1)")
     parser.add_argument("--guidance", type=float, nargs="+", default=[0.0, 1.0, 3.0])
+    parser.add_argument("--device", default="cpu", help="where the shipped models sample (default cpu)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--clock", choices=("wall", "process"), default="wall",
@@ -221,6 +248,8 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-shipped", action="store_true")
     parser.add_argument("--out-dir", default=str(ROOT / "runs" / "bench_diffusion"))
     args = parser.parse_args(argv)
+    if args.compare_seeds < 1:
+        parser.error(f"--compare-seeds must be at least 1, got {args.compare_seeds}")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.clock == "process":

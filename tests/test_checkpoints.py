@@ -1,7 +1,6 @@
+import pytest
 import torch
 from torch import nn
-
-import pytest
 
 from course_lib import checkpoints
 from course_lib.checkpoints import (

@@ -1,9 +1,9 @@
 """The two install routes (pip with pyproject.toml, conda with environment.yml) name the same packages."""
 
 import re
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
