@@ -103,6 +103,11 @@ def bench_course(args, digits, out_dir):
     return model
 
 
+def changes(scores: dict, base: dict, keys) -> str:
+    """Relative change of each metric in ``keys`` from ``base`` to ``scores``, as printed text."""
+    return ", ".join(f"{k} {(scores[k] - base[k]) / max(abs(base[k]), 1e-9):+.1%}" for k in keys)
+
+
 def evaluate(model, schedule, tag, args, out_dir, labels=None, w=0.0):
     kw = dict(labels=labels, guidance_scale=w)
     lab = (lambda n: None) if labels is None else (lambda n: torch.arange(n) % 10)
@@ -124,10 +129,9 @@ def evaluate(model, schedule, tag, args, out_dir, labels=None, w=0.0):
             base, s_base = runs["DDPM-1000"]
             for name in names[1:]:
                 b, s_b = runs[name]
-                rel = {k: (b[k] - base[k]) / max(abs(base[k]), 1e-9) for k in keys}
                 print(f"  -> {name} is {s_base / s_b:.1f}x faster than DDPM-1000 on the same {n} starting noises "
-                      f"(seed {seed}); metric changes " + ", ".join(f"{k} {v:+.1%}" for k, v in rel.items())
-                      + " (FD ratio: lower is better)", flush=True)
+                      f"(seed {seed}); metric changes {changes(b, base, keys)} (FD ratio: lower is better)",
+                      flush=True)
         if len(seeds) > 1:
             base = totals["DDPM-1000"]
             for name in names:
@@ -135,9 +139,8 @@ def evaluate(model, schedule, tag, args, out_dir, labels=None, w=0.0):
                 line = (f"  mean over {len(seeds)} seeds, {name:13s}: confident {mean['confident_share']:.3f}  "
                         f"entropy {mean['class_entropy']:.3f}  FD ratio {mean['frechet_ratio']:.2f}")
                 if name != "DDPM-1000":
-                    rel = {k: (totals[name][k] - base[k]) / max(abs(base[k]), 1e-9) for k in keys}
                     line += (f"; {base['seconds'] / totals[name]['seconds']:.1f}x faster than DDPM-1000, changes "
-                             + ", ".join(f"{k} {v:+.1%}" for k, v in rel.items()))
+                             + changes(totals[name], base, keys))
                 print(line, flush=True)
     for name, setting in SAMPLER_SETTINGS.items():
         if setting["sampler"] == "ddpm":
