@@ -37,7 +37,7 @@ notebooks: $(STAMP)
 	COURSE_BUDGET=smoke MPLBACKEND=Agg $(PY) -m pytest notebooks $(NBVAL_FLAGS)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check course_lib tests scripts benchmarks slides
+	$(VENV)/bin/ruff check course_lib tests scripts benchmarks slides workshop
 
 ## Re-execute the notebooks (smoke budget), keep only the outputs nbval checks, sync the Colab cell.
 clean-notebooks: $(STAMP)
@@ -53,3 +53,26 @@ slides: $(STAMP) slides/node_modules/.package-lock.json
 ## Screenshots of every slide into slides/_build/screens/, to look at before a workshop.
 slides-screens: slides
 	$(PY) slides/screens.py
+
+# The workshop room (workshop/): JupyterHub's Python packages come from pyproject's `workshop`
+# extra, its proxy from workshop/package-lock.json.
+WORKSHOP_STAMP := $(VENV)/.workshop-installed
+CLASS_LIST ?= workshop/class_list.csv
+WORKSHOP_BUDGET ?= cpu
+WORKSHOP_ARGS ?=
+.PHONY: workshop workshop-check
+
+$(WORKSHOP_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -e '.[dev,workshop]'
+	touch $(WORKSHOP_STAMP)
+
+workshop/node_modules/.package-lock.json: workshop/package.json workshop/package-lock.json
+	cd workshop && npm ci --no-audit --no-fund
+
+## The course's JupyterHub for a workshop room on this server (as root; instructor guide, section 10).
+workshop: $(WORKSHOP_STAMP) kernel workshop/node_modules/.package-lock.json
+	$(PY) -m workshop.room start --class-list $(CLASS_LIST) --budget $(WORKSHOP_BUDGET) $(WORKSHOP_ARGS)
+
+## Simulated learners on localhost: log in, start servers, run notebook 03 in each, faults; cleans up.
+workshop-check: $(WORKSHOP_STAMP) kernel workshop/node_modules/.package-lock.json
+	$(PY) -m workshop.room check $(WORKSHOP_ARGS)

@@ -9,7 +9,7 @@
 
 Prints, with the machine's load (other programs slow every number here down):
 
-1. the course's U-Net (``SHIPPED_CONFIGS["ddpm_mnist"]``, the ``cpu`` recipe) trained for
+1. the course's U-Net (``UNet()``, the ``cpu`` recipe) trained for
    ``--minutes`` on the training digits: steps/s, and its samples' metrics
    (``course_lib.metrics``: confident share, class-histogram entropy, Fréchet ratio) and seconds
    per image for each of ``SAMPLER_SETTINGS`` (DDIM-50/20/10 deterministic, DDIM-100 and
@@ -43,17 +43,12 @@ sys.path.insert(0, str(ROOT))
 
 from course_lib.data import load_mnist  # noqa: E402
 from course_lib.diffusion.samplers import SAMPLER_SETTINGS, sample  # noqa: E402
-from course_lib.diffusion.training import (  # noqa: E402
-    PRESETS,
-    has_shipped,
-    load_pretrained,
-    lr_at,
-    make_model,
-    make_model_schedule,
-    train_diffusion,
-)
-from course_lib.diffusion.unet import EMA, count_parameters  # noqa: E402
+from course_lib.diffusion.training import PRESETS, train_diffusion  # noqa: E402
+from course_lib.diffusion.unet import UNet, count_parameters  # noqa: E402
+from course_lib.ema import EMA  # noqa: E402
 from course_lib.metrics import score_digits  # noqa: E402
+from course_lib.registry import has_shipped, load_pretrained  # noqa: E402
+from course_lib.train_loop import lr_at  # noqa: E402
 from course_lib.viz import save_images  # noqa: E402
 
 ROWS: list[tuple] = []
@@ -80,9 +75,9 @@ def report(name: str, images: torch.Tensor, seconds: float, out_dir: Path) -> di
     return scores
 
 
-def timed_sample(model, schedule, n, **kw):
+def timed_sample(model, n, **kw):
     start = CLOCK["now"]()
-    images = sample(model, schedule, n, progress=False, **kw)
+    images = sample(model, n, progress=False, **kw)
     if images.is_cuda:
         torch.cuda.synchronize()
     return images.cpu(), CLOCK["now"]() - start
@@ -90,16 +85,15 @@ def timed_sample(model, schedule, n, **kw):
 
 def bench_course(args, digits, out_dir):
     print(f"\n== the course's U-Net, trained {args.minutes:g} {args.clock} min ({load_text()})")
-    model = make_model("ddpm_mnist")
-    schedule = make_model_schedule("ddpm_mnist")
+    model = UNet()
     recipe = dict(PRESETS["cpu"], minutes=args.minutes)
-    print(f"  {count_parameters(model) / 1e6:.2f} M parameters, config {model.config}\n  recipe {recipe}")
-    result = train_diffusion(model, digits.images, schedule, seed=args.seed, progress=False, clock=args.clock,
+    print(f"  {count_parameters(model) / 1e6:.2f} M parameters, config {model.full_config()}\n  recipe {recipe}")
+    result = train_diffusion(model, digits, seed=args.seed, progress=False, clock=args.clock, device="cpu",
                              **recipe)
     print(f"  trained {result.steps} steps in {result.seconds:.0f} s: {result.steps_per_second:.2f} steps/s "
           f"({result.steps_per_second * recipe['batch_size']:.0f} images/s); loss (last 200) "
-          f"{sum(result.losses[-200:]) / len(result.losses[-200:]):.4f}; {load_text()}", flush=True)
-    evaluate(model, schedule, "ours", args, out_dir)
+          f"{result.mean('loss', last=200):.4f}; {load_text()}", flush=True)
+    evaluate(model, "ours", args, out_dir)
     return model
 
 
@@ -108,7 +102,7 @@ def changes(scores: dict, base: dict, keys) -> str:
     return ", ".join(f"{k} {(scores[k] - base[k]) / max(abs(base[k]), 1e-9):+.1%}" for k in keys)
 
 
-def evaluate(model, schedule, tag, args, out_dir, labels=None, w=0.0):
+def evaluate(model, tag, args, out_dir, labels=None, w=0.0):
     kw = dict(labels=labels, guidance_scale=w)
     lab = (lambda n: None) if labels is None else (lambda n: torch.arange(n) % 10)
     if args.compare_n:
@@ -120,7 +114,7 @@ def evaluate(model, schedule, tag, args, out_dir, labels=None, w=0.0):
         for seed in seeds:
             runs = {}
             for name in names:
-                images, secs = timed_sample(model, schedule, n, seed=seed, **SAMPLER_SETTINGS[name],
+                images, secs = timed_sample(model, n, seed=seed, device=args.device, **SAMPLER_SETTINGS[name],
                                             **dict(kw, labels=lab(n)))
                 runs[name] = (report(f"{tag} {name} (compare, seed {seed})", images, secs, out_dir), secs)
                 totals[name]["seconds"] += secs
@@ -145,7 +139,7 @@ def evaluate(model, schedule, tag, args, out_dir, labels=None, w=0.0):
     for name, setting in SAMPLER_SETTINGS.items():
         if setting["sampler"] == "ddpm":
             continue
-        images, secs = timed_sample(model, schedule, args.eval_n, seed=args.seed + 1, **setting,
+        images, secs = timed_sample(model, args.eval_n, seed=args.seed + 1, device=args.device, **setting,
                                     **dict(kw, labels=lab(args.eval_n)))
         report(f"{tag} {name}", images, secs, out_dir)
 
@@ -165,10 +159,10 @@ def bench_diffusers(args, digits, out_dir):
     )
     # The same noise schedule and objective as the course's model (cosine = diffusers'
     # "squaredcos_cap_v2", v prediction), so the comparison is about the network and the code.
-    ours = make_model_schedule("ddpm_mnist")
+    ours = UNet().schedule
     kinds = {"cosine": dict(beta_schedule="squaredcos_cap_v2"),
              "linear": dict(beta_schedule="linear", beta_start=1e-4, beta_end=0.02)}
-    prediction = make_model("ddpm_mnist").prediction
+    prediction = UNet().prediction
     train_sched = DDPMScheduler(num_train_timesteps=ours.num_steps, **kinds[ours.kind],
                                 prediction_type="v_prediction" if prediction == "v" else "epsilon")
     recipe = PRESETS["cpu"]
@@ -204,7 +198,7 @@ def bench_diffusers(args, digits, out_dir):
     for name in ("DDIM-50", "DDIM-100, η=1"):
         setting = SAMPLER_SETTINGS[name]
         sampler = DDIMScheduler.from_config(train_sched.config, timestep_spacing="trailing")
-        sampler.set_timesteps(setting["steps"])
+        sampler.set_timesteps(setting["nfe"])
         g = torch.Generator().manual_seed(args.seed + 1)
         x = torch.randn(args.eval_n, 1, 32, 32, generator=g)
         t0 = now()
@@ -220,14 +214,15 @@ def bench_shipped(args, out_dir):
             print(f"\n== {name}: not shipped in this copy (scripts/train_ddpm.py makes it)")
             continue
         print(f"\n== shipped {name} ({load_text()})")
-        model, schedule = load_pretrained(name, device=args.device)
+        model = load_pretrained(name, device=args.device)
         if name.endswith("cond"):
             for w in args.guidance:
-                images, secs = timed_sample(model, schedule, args.eval_n, sampler="ddim", steps=50, seed=args.seed,
-                                            labels=torch.arange(args.eval_n) % 10, guidance_scale=w)
+                images, secs = timed_sample(model, args.eval_n, sampler="ddim", nfe=50, seed=args.seed,
+                                            device=args.device, labels=torch.arange(args.eval_n) % 10,
+                                            guidance_scale=w)
                 report(f"{name} DDIM-50 w={w:g}", images, secs, out_dir)
         else:
-            evaluate(model, schedule, name, args, out_dir)
+            evaluate(model, name, args, out_dir)
 
 
 def main(argv=None) -> int:

@@ -1,12 +1,12 @@
 """Seconds per optimisation step of neural style transfer (notebook 06).
 
-    python benchmarks/style_step.py                 # 256 px, the offline (random-weight) extractor, CPU
+    python benchmarks/style_step.py                 # 256 px, the offline (random-weight) extractor
     python benchmarks/style_step.py --size 512 --device cuda --weights auto
 
 One step = one evaluation of the loss and its gradient (a forward and a backward pass through VGG19
-up to conv5_1) as ``synthesize`` counts them: one Adam update, or about one L-BFGS iteration (its
-line search may ask for an extra evaluation, which is included in the time). Prints seconds per
-step for both optimisers after a warm-up run.
+up to conv5_1), as ``synthesize`` counts them: one Adam update, or one L-BFGS iteration or part of
+one (its line search may evaluate more than one point). Prints seconds per step for both
+optimisers after a warm-up run, from the TrainRecord that ``synthesize`` returns.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import argparse
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -23,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from course_lib.data import load_image  # noqa: E402
+from course_lib.device import resolve_device  # noqa: E402
 from course_lib.style import synthesize, vgg19_extractor  # noqa: E402
 
 
@@ -31,29 +31,25 @@ def main(argv=None) -> int:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per optimiser")
     parser.add_argument("--weights", default="random", help="auto | pretrained | random | a path")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default=None, help="cpu | cuda | mps (default: the best available)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    extractor = vgg19_extractor(args.weights, device=args.device)
+    device = resolve_device(args.device)
+    extractor = vgg19_extractor(args.weights, device=device)
     content, style = load_image("astronaut", args.size), load_image("brick", args.size)
-    print(f"device={args.device} threads={torch.get_num_threads()} cpus={os.cpu_count()} "
+    print(f"device={device} threads={torch.get_num_threads()} cpus={os.cpu_count()} "
           f"torch={torch.__version__} {platform.processor() or platform.machine()}")
     print(f"style transfer at {args.size} px, content conv4_2, style conv1_1 … conv5_1")
     for optimizer in ("lbfgs", "adam"):
-        kw = dict(content=content, style=style, init="content", optimizer=optimizer, progress=False)
+        kw = dict(content=content, style=style, init="content", optimizer=optimizer, device=device,
+                  progress=False)
         synthesize(extractor, steps=1, **kw)  # warm-up
-        if args.device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        res = synthesize(extractor, steps=args.steps, **kw)
-        if args.device == "cuda":
-            torch.cuda.synchronize()
-        seconds = (time.perf_counter() - start) / args.steps
-        per_eval = seconds * args.steps / res.evaluations
-        print(f"{optimizer:>5}: {seconds:.3f} s/step, {per_eval:.3f} s per loss evaluation "
-              f"({res.evaluations} evaluations in {args.steps} steps)")
+        record = synthesize(extractor, steps=args.steps, **kw)  # its last loss is a float: synchronised
+        print(f"{optimizer:>5}: {record.seconds / record.steps:.3f} s/step ({record.steps} steps in "
+              f"{record.seconds:.2f} s; L_total {record.history['total'][0]:.4g} -> "
+              f"{record.history['total'][-1]:.4g})")
     return 0
 
 

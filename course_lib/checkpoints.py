@@ -24,7 +24,14 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "checkpoints"
 MANIFEST = SHIPPED_DIR / "manifest.json"
 
 
-class ChecksumError(RuntimeError):
+class CheckpointError(RuntimeError):
+    """A checkpoint file that cannot be used: unreadable, truncated, or of another architecture.
+
+    The message names the file and says what to do (delete it, or retrain with ``train=True``).
+    """
+
+
+class ChecksumError(CheckpointError):
     """A checkpoint's SHA-256 differs from the expected one (corrupt or replaced file)."""
 
 
@@ -58,6 +65,30 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
             tmp_path.unlink()
 
 
+def check_writable(path: str | os.PathLike, name: str = "path") -> Path:
+    """Check, before any work, that a file can be written at ``path``; return it as a Path.
+
+    Refuses a directory, and a folder that cannot be created or written to (it creates the folder
+    and a scratch file, then removes the file), naming ``name`` (the caller's argument) — so a long
+    training never ends in a failed save.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or Path), got {type(path).__name__}")
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise ValueError(f"{name} must be a file path, but {str(path)!r} is a directory")
+    try:  # create the folder and a scratch file now: what fails here would fail after the work
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise PermissionError(f"{name}={str(path)!r} cannot be written ({err.strerror}); choose another path") from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PermissionError(f"{name}={str(path)!r} cannot be written (the file is read-only); choose another path")
+    return path
+
+
 def save_state_dict(state_dict: dict, path: str | os.PathLike) -> str:
     """Save a state dict atomically and return its SHA-256.
 
@@ -68,16 +99,25 @@ def save_state_dict(state_dict: dict, path: str | os.PathLike) -> str:
         raise TypeError("save_state_dict expects model.state_dict(), not the module itself")
     if not isinstance(state_dict, dict):
         raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
-    path = Path(path)
+    path = check_writable(path)
     cpu_state = {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in state_dict.items()}
     atomic_write(path, lambda tmp: torch.save(cpu_state, tmp))
     return file_sha256(path)
 
 
+_WHAT_TO_DO = "delete it and train again (train=True), or load another file"
+
+
 def load_state_dict(
-    path: str | os.PathLike, sha256: str | None = None, map_location: str | torch.device = "cpu"
+    path: str | os.PathLike, sha256: str | None = None, map_location: str | torch.device = "cpu",
+    what_to_do: str = _WHAT_TO_DO,
 ) -> dict:
-    """Load a state dict with ``weights_only=True``, first checking its SHA-256 if one is given."""
+    """Load a state dict with ``weights_only=True``, first checking its SHA-256 if one is given.
+
+    A missing file raises ``FileNotFoundError``; a file that is not a readable state dict
+    (truncated, corrupt, another format) raises :class:`CheckpointError` naming it and ending
+    with ``what_to_do``.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -85,17 +125,62 @@ def load_state_dict(
         actual = file_sha256(path)
         if actual != sha256:
             raise ChecksumError(
-                f"checkpoint {path.name} has SHA-256 {actual[:12]}…, expected {sha256[:12]}…; "
-                "the file is corrupt or was replaced"
+                f"checkpoint {path} has SHA-256 {actual[:12]}…, expected {sha256[:12]}…; "
+                "the file is corrupt or was replaced (reinstall the course to restore it)"
             )
-    return torch.load(path, map_location=map_location, weights_only=True)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file: report one
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120]}" if str(exc) else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} is not a readable state dict ({reason}); {what_to_do}") from None
+    if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
+        raise CheckpointError(f"checkpoint {path} holds a {type(state).__name__}, not a state dict; {what_to_do}")
+    return state
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike, sha256: str | None = None) -> nn.Module:
+    """Load the state dict at ``path`` into ``model`` (on the model's device); return the model.
+
+    Weights of another architecture raise :class:`CheckpointError` naming the file and the first
+    missing, unexpected or mis-shaped entries — not a dump of the whole state dict.
+    """
+    from .device import model_device
+
+    state = load_state_dict(path, sha256, map_location=model_device(model))
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+                if k in state and isinstance(state[k], torch.Tensor) and state[k].shape != own[k].shape]
+    if missing or unexpected or reshaped:
+        parts = []
+        for label, items in (("missing", missing), ("unexpected", unexpected), ("shape", reshaped)):
+            if items:
+                more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+                parts.append(f"{label}: {', '.join(items[:3])}{more}")
+        raise CheckpointError(
+            f"checkpoint {path} holds weights of another architecture than this "
+            f"{type(model).__name__} ({'; '.join(parts)}); {_WHAT_TO_DO}"
+        )
+    model.load_state_dict(state)
+    return model
 
 
 def shipped_checkpoints() -> dict:
     """Return the manifest of checkpoints shipped with the course: name -> record."""
     if not MANIFEST.is_file():
         return {}
-    return json.loads(MANIFEST.read_text())
+    try:
+        manifest = json.loads(MANIFEST.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(
+            f"the course's manifest {MANIFEST} is not valid JSON ({exc}); restore it with "
+            "`git checkout course_lib/checkpoints/manifest.json` or reinstall the course"
+        ) from None
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"the course's manifest {MANIFEST} must hold a JSON object; restore it "
+                              "with `git checkout course_lib/checkpoints/manifest.json`")
+    return manifest
 
 
 def shipped_checkpoint(name: str) -> tuple[Path, dict]:
@@ -134,28 +219,31 @@ def load_or_train(
 
     Order: if ``train`` is false, load the shipped checkpoint ``shipped`` (SHA-256 verified), or
     else the file at ``path`` if it exists. Otherwise call ``train_fn(model)`` and, if ``path`` is
-    given, save the result atomically there. Returns ``(model, info)`` where ``info`` is a dict
-    with ``source`` (``"shipped"``, ``"file"`` or ``"trained"``) and whatever ``train_fn`` returned
-    under ``"result"`` (for example a loss history).
+    given, save the result atomically there — ``path`` is checked to be writable *before*
+    training, so no training is lost to a bad path. Returns ``(model, info)`` where ``info`` is a
+    dict with ``source`` (``"shipped"``, ``"file"`` or ``"trained"``) and whatever ``train_fn``
+    returned under ``"result"`` (for example a :class:`course_lib.train_loop.TrainRecord`).
     """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    device = next(model.parameters()).device if any(True for _ in model.parameters()) else "cpu"
+    from .validation import check_module
+
+    check_module("model", model)
     say = (lambda msg: None) if quiet else print
+    if path is not None:
+        path = check_writable(path)
     if not train:
         if shipped is not None:
             ckpt, record = shipped_checkpoint(shipped)
             if ckpt.is_file():
-                model.load_state_dict(load_state_dict(ckpt, record["sha256"], map_location=device))
+                load_weights(model, ckpt, record["sha256"])
                 say(
                     f"Loaded the course's checkpoint '{shipped}' (SHA-256 verified; trained on "
                     f"{record.get('data', '?')}, {record.get('steps', '?')} steps)."
                 )
                 return model, {"source": "shipped", "record": record, "path": ckpt}
-        if path is not None and Path(path).is_file():
-            model.load_state_dict(load_state_dict(path, map_location=device))
+        if path is not None and path.is_file():
+            load_weights(model, path)
             say(f"Loaded your own checkpoint {path}.")
-            return model, {"source": "file", "path": Path(path)}
+            return model, {"source": "file", "path": path}
     if train_fn is None:
         raise ValueError("no checkpoint to load and no train_fn given: pass train_fn to train one")
     start = time.perf_counter()
@@ -164,7 +252,7 @@ def load_or_train(
     info = {"source": "trained", "result": result, "seconds": seconds}
     if path is not None:
         info["sha256"] = save_state_dict(model.state_dict(), path)
-        info["path"] = Path(path)
+        info["path"] = path
         say(f"Trained in {seconds:.0f} s and saved to {path}.")
     else:
         say(f"Trained in {seconds:.0f} s (not saved).")

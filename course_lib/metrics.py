@@ -48,117 +48,12 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from .checks import CheckResult
-from .validation import check_choice, check_float, check_images, check_int, check_tensor
+from .classifier import NUM_CLASSES, check_digits, classify
+from .validation import check_float, check_int, check_tensor
 
-NUM_CLASSES = 10
-FEATURE_DIM = 64
-CHECKPOINT_NAME = "mnist_classifier"
 #: Sample size at which the Fréchet ratio is measured for the targets (the offline reference size).
 FRECHET_SAMPLES = 500
-
-#: Targets from issue 7: level -> (min confident share, min class entropy, max frechet ratio).
-TARGETS = {
-    "target": (0.80, 0.90, 5.0),
-    "shipped": (0.95, 0.95, 2.0),
-}
-
-
-# ----------------------------------------------------------------------------- the classifier
-
-
-class DigitClassifier(nn.Module):
-    """A small CNN for 28×28 digits in [-1, 1]: logits (B, 10) and a (B, 64) feature vector.
-
-    conv 32-32 → pool → conv 64-64 → pool → conv 128 (3×3 convolutions with BatchNorm and ReLU)
-    → global average pool → linear 64 (ReLU: the *features* used by the Fréchet distance) →
-    linear 10 (the logits). About 150k parameters, 22M multiply-adds per digit.
-    """
-
-    def __init__(self, width: int = 32, feature_dim: int = FEATURE_DIM):
-        super().__init__()
-        width = check_int("width", width, 4, 256)
-        feature_dim = check_int("feature_dim", feature_dim, 2, 1024)
-
-        def block(c_in, c_out):
-            return [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
-
-        self.body = nn.Sequential(
-            *block(1, width), *block(width, width), nn.MaxPool2d(2),  # 14×14
-            *block(width, 2 * width), *block(2 * width, 2 * width), nn.MaxPool2d(2),  # 7×7
-            *block(2 * width, 4 * width), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )
-        self.embed = nn.Sequential(nn.Linear(4 * width, feature_dim), nn.ReLU())
-        self.dropout = nn.Dropout(0.2)
-        self.head = nn.Linear(feature_dim, NUM_CLASSES)
-        self.feature_dim = feature_dim
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features (B, feature_dim) of images x (B, 1, 28, 28) in [-1, 1]."""
-        return self.embed(self.body(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (B, 10) of images x (B, 1, 28, 28) in [-1, 1]."""
-        return self.head(self.dropout(self.features(x)))
-
-
-_CLASSIFIERS: dict = {}
-
-
-def load_classifier(device=None, quiet: bool = True) -> DigitClassifier:
-    """The course's shipped MNIST classifier (SHA-256 verified, ``weights_only``), in eval mode.
-
-    Loaded once per process and device, and frozen (``requires_grad=False``). Its record (data,
-    seed, steps, held-out accuracy) is in ``load_classifier().record``.
-    """
-    from .checkpoints import load_or_train, shipped_checkpoint
-
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    key = str(device)
-    if key not in _CLASSIFIERS:
-        path, _ = shipped_checkpoint(CHECKPOINT_NAME)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"the classifier checkpoint {path} is missing: run `python scripts/train_classifier.py`"
-            )
-        model = DigitClassifier().to(device)
-        model, info = load_or_train(model, shipped=CHECKPOINT_NAME, quiet=quiet)
-        model.eval().requires_grad_(False)
-        model.record = info["record"]
-        _CLASSIFIERS[key] = model
-    return _CLASSIFIERS[key]
-
-
-def _check_digits(name: str, images) -> torch.Tensor:
-    check_images(name, images, channels=1)
-    if tuple(images.shape[-2:]) != (28, 28):
-        raise ValueError(f"{name} must have shape (B, 1, 28, 28) (MNIST size), got {tuple(images.shape)}")
-    if images.shape[0] < 1:
-        raise ValueError(f"{name} must hold at least one image, got shape {tuple(images.shape)}")
-    return images
-
-
-@torch.no_grad()
-def classify(images: torch.Tensor, batch_size: int = 500, device=None):
-    """Run the classifier on digits (B, 1, 28, 28) in [-1, 1] (clamped to that range).
-
-    Returns ``(probs, features)``: class probabilities (B, 10) and penultimate features
-    (B, 64), both float32 on the CPU.
-    """
-    _check_digits("images", images)
-    batch_size = check_int("batch_size", batch_size, 1)
-    model = load_classifier(device)
-    dev = next(model.parameters()).device
-    probs, feats = [], []
-    for chunk in images.split(batch_size):
-        x = chunk.to(dev, torch.float32).clamp(-1, 1)
-        f = model.features(x)
-        probs.append(F.softmax(model.head(f), dim=1).cpu())
-        feats.append(f.cpu())
-    return torch.cat(probs), torch.cat(feats)
 
 
 # ----------------------------------------------------------------------------- the scores
@@ -373,7 +268,7 @@ def score_digits(
       course's targets are stated at ``frechet_n = 500``. With a custom ``reference`` the
       yardstick is not defined and these are ``None``.
     """
-    _check_digits("images", images)
+    check_digits("images", images)
     if images.shape[0] < 2:
         raise ValueError(f"images must hold at least 2 digits for a Fréchet distance, got {images.shape[0]}")
     threshold = check_float("threshold", threshold, 0.0, 1.0, low_open=True)
@@ -385,7 +280,7 @@ def score_digits(
         "class_histogram": class_histogram(probs),
     }
     if reference is not None:
-        _check_digits("reference", reference)
+        check_digits("reference", reference)
         _, ref_feats = classify(reference, batch_size=batch_size, device=device)
         scores.update(frechet=frechet_distance(feats, ref_feats), frechet_real=None,
                       frechet_real_std=None, frechet_ratio=None, frechet_n=None)
@@ -404,66 +299,3 @@ def score_digits(
     scores["frechet_ratio"] = fd_n / scores["frechet_real"]
     scores["frechet_n"] = n
     return scores
-
-
-def meets_targets(scores: dict, level: str = "target") -> CheckResult:
-    """Are the digits recognisable? Compare :func:`score_digits` output with the course targets.
-
-    ``level="target"``: confident share ≥ 0.8, class entropy ≥ 0.9, FD ratio ≤ 5 (what a learner's
-    model should reach); ``"shipped"``: ≥ 0.95, ≥ 0.95, ≤ 2 (the course's own checkpoints). The
-    ratio must have been measured at :data:`FRECHET_SAMPLES` (500) samples; fewer fail with a
-    message saying so, because a small sample makes the ratio lenient.
-    """
-    check_choice("level", level, TARGETS)
-    if not isinstance(scores, dict) or not {"confident_share", "class_entropy", "frechet_ratio"} <= set(scores):
-        raise TypeError("scores must be the dict returned by score_digits(images)")
-    min_conf, min_ent, max_ratio = TARGETS[level]
-    conf, ent, ratio = scores["confident_share"], scores["class_entropy"], scores["frechet_ratio"]
-    if ratio is None:
-        raise ValueError("scores has no frechet_ratio: score the digits against the default reference")
-    failed = []
-    n_fd = scores.get("frechet_n") or 0
-    if n_fd < FRECHET_SAMPLES:
-        failed.append(f"the Fréchet ratio was measured on {n_fd} samples; score at least "
-                      f"{FRECHET_SAMPLES} (a smaller sample makes the ratio look better than it is)")
-    if conf < min_conf:
-        failed.append(f"only {conf:.1%} classified with confidence ≥ 0.9 (need ≥ {min_conf:.0%})")
-    if ent < min_ent:
-        failed.append(f"class-histogram entropy {ent:.2f} (need ≥ {min_ent:.2f}: some digits are missing "
-                      "or over-represented)")
-    if ratio > max_ratio:
-        failed.append(f"Fréchet distance {ratio:.1f}× that of real digits (need ≤ {max_ratio:g}×)")
-    summary = f"confident {conf:.0%}, class entropy {ent:.2f}, Fréchet ratio {ratio:.1f}×"
-    if failed:
-        return CheckResult.fail(f"Not yet recognisable digits ({level} level): " + "; ".join(failed) + ".")
-    return CheckResult.ok(f"Recognisable digits ({level} level): {summary}.")
-
-
-# ----------------------------------------------------------------------------- figures
-
-
-def plot_class_histogram(scores: dict, title: str | None = None):
-    """Bar chart of the predicted-class histogram from :func:`score_digits`, with the uniform level.
-
-    The title reports the confident share, the class entropy and the Fréchet ratio. Returns a Figure.
-    """
-    from .viz import new_figure
-
-    if not isinstance(scores, dict) or "class_histogram" not in scores:
-        raise TypeError("scores must be the dict returned by score_digits(images)")
-    counts = scores["class_histogram"]
-    check_tensor("scores['class_histogram']", counts, shape=(NUM_CLASSES,))
-    share = counts.double() / counts.sum()
-    fig, ax = new_figure(figsize=(5, 3))
-    ax.bar(range(NUM_CLASSES), share.numpy(), color="tab:blue")
-    ax.axhline(1 / NUM_CLASSES, color="k", ls="--", lw=1, label="uniform (entropy 1)")
-    ax.set_xticks(range(NUM_CLASSES))
-    ax.set_xlabel("predicted digit")
-    ax.set_ylabel("share of samples")
-    ax.set_ylim(0, max(0.3, float(share.max()) * 1.1))
-    ax.legend(loc="upper right", fontsize=8)
-    parts = [f"confident {scores['confident_share']:.0%}", f"entropy {scores['class_entropy']:.2f}"]
-    if scores.get("frechet_ratio") is not None:
-        parts.append(f"FD {scores['frechet_ratio']:.1f}× real")
-    ax.set_title((title + "\n" if title else "") + ", ".join(parts), fontsize=10)
-    return fig

@@ -1,9 +1,11 @@
-"""Argument checks that name the bad argument and what is allowed.
+"""Argument checks that name the bad argument, its value and what is allowed.
 
-Every public function of ``course_lib`` validates its inputs with these helpers, so a learner who
-passes ``t=1000`` for a 1000-step schedule reads
-``t must be an integer in [0, 999] (0-indexed timestep), got 1000`` instead of an index error deep
-inside PyTorch.
+They run once, at the boundary a notebook or the CLI calls (``sample``, ``train_*``,
+``synthesize``, ``score_digits``, the self-checks, the figures), so a learner who passes
+``t=1000`` for a 1000-step schedule reads ``t must be an integer in [0, 999] (0-indexed timestep
+of a 1000-step schedule), got 1000`` instead of an index error deep inside PyTorch. The formula
+functions below that boundary stay bare math (CONVENTIONS, "The API"), and nothing is validated
+inside a per-step loop.
 """
 
 from __future__ import annotations
@@ -114,15 +116,71 @@ def check_tensor(
     return value
 
 
-def check_images(name: str, value, channels: int | None = None) -> torch.Tensor:
-    """Check an image batch of shape (B, C, H, W) with finite values."""
+def check_images(name: str, value, channels: int | None = None, pixel_range: bool = False) -> torch.Tensor:
+    """Check an image batch of shape (B, C, H, W) with finite values.
+
+    With ``pixel_range`` the values must also lie in the models' range [−1, 1] (CONVENTIONS):
+    a uint8 batch or one in [0, 255] is refused with the conversion to use.
+    """
+    if isinstance(value, torch.Tensor) and pixel_range and not value.is_floating_point():
+        raise TypeError(
+            f"{name} must be float images in [-1, 1], got dtype {value.dtype}; "
+            "convert with images.float() / 127.5 - 1"
+        )
     check_tensor(name, value, ndim=4, floating=True)
     if channels is not None and value.shape[1] != channels:
         raise ValueError(
             f"{name} must have {channels} channel(s) in shape (B, C, H, W), "
             f"got shape {tuple(value.shape)}"
         )
+    if pixel_range and value.numel():
+        low, high = float(value.detach().min()), float(value.detach().max())
+        if low < -1 - PIXEL_TOLERANCE or high > 1 + PIXEL_TOLERANCE:
+            hint = ("divide by 127.5 and subtract 1" if high > 2 else
+                    "clamp them, or map [0, 1] images with x * 2 - 1")
+            raise ValueError(
+                f"{name} must be in [-1, 1]; got values from {low:.4g} to {high:.4g} ({hint})"
+            )
     return value
+
+
+#: How far outside [−1, 1] an image may stray before it is refused (float round-off of x * 2 − 1).
+PIXEL_TOLERANCE = 1e-3
+
+
+def check_same_shape(name: str, value, like: torch.Tensor, like_name: str) -> torch.Tensor:
+    """Check that tensor ``value`` has exactly the shape of ``like`` (and finite values)."""
+    check_tensor(name, value, floating=True)
+    if value.shape != like.shape:
+        raise ValueError(
+            f"{name} must have the shape of {like_name} {tuple(like.shape)}, got {tuple(value.shape)}"
+        )
+    return value
+
+
+def check_module(name: str, value) -> torch.nn.Module:
+    """Raise ``TypeError`` naming ``name`` unless ``value`` is a ``torch.nn.Module``."""
+    if not isinstance(value, torch.nn.Module):
+        raise TypeError(f"{name} must be a torch.nn.Module, got {type(value).__name__}")
+    return value
+
+
+def check_instance(name: str, value, kind: type, hint: str = ""):
+    """Raise ``TypeError`` naming ``name`` unless ``value`` is a ``kind``."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be a {kind.__name__}{_hint(hint)}, got {type(value).__name__}")
+    return value
+
+
+def check_budget(steps, minutes) -> tuple[int | None, float | None]:
+    """Check a training budget: ``steps`` (int ≥ 1) and/or ``minutes`` (> 0); at least one."""
+    if steps is None and minutes is None:
+        raise ValueError("give steps=, minutes= or both: training needs a budget to stop at")
+    if steps is not None:
+        steps = check_int("steps", steps, 1)
+    if minutes is not None:
+        minutes = check_float("minutes", minutes, 0.0, low_open=True)
+    return steps, minutes
 
 
 def _range_text(low, high) -> str:

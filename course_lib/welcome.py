@@ -14,21 +14,29 @@ from .viz import new_figure
 
 MIN_VERSIONS = {"torch": "2.2", "torchvision": "0.17", "ipywidgets": "7.7", "matplotlib": "3.7"}
 
-# The landscape of AI painting: (year, family, milestone, where the course teaches it).
+# The landscape of AI painting: (year, family, milestone, the notebooks that teach it, the word those
+# notebooks use for it — one for all, or one per notebook). A test checks that every notebook named here really mentions the milestone;
+# an empty tuple means the course only places it on the map.
 LANDSCAPE = [
-    (2013, "VAE", "Variational autoencoder (Kingma & Welling)", "00 (map only)"),
-    (2014, "GAN", "GAN (Goodfellow et al.)", "01, 02"),
-    (2015, "GAN", "DCGAN (Radford et al.)", "02"),
-    (2015, "Diffusion", "Diffusion models (Sohl-Dickstein et al.)", "03"),
-    (2016, "Style transfer", "Neural style transfer (Gatys et al.)", "06"),
-    (2016, "Autoregressive", "PixelCNN (van den Oord et al.)", "00 (map only)"),
-    (2019, "GAN", "StyleGAN (Karras et al.)", "02 (pointer)"),
-    (2020, "Diffusion", "DDPM (Ho et al.)", "03, 04"),
-    (2021, "Diffusion", "DDIM; cosine schedule", "03, 04"),
-    (2021, "Autoregressive", "DALL·E (Ramesh et al.)", "00 (map only)"),
-    (2022, "Diffusion", "Classifier-free guidance", "05"),
-    (2022, "Text-to-image", "DALL·E 2, Stable Diffusion, Imagen", "05 (how they extend it)"),
+    (2013, "VAE", "Variational autoencoder (Kingma & Welling)", (), "VAE"),
+    (2014, "GAN", "GAN (Goodfellow et al.)", ("01", "02"), "Goodfellow"),
+    (2015, "GAN", "DCGAN (Radford et al.)", ("02",), "DCGAN"),
+    (2015, "Diffusion", "Diffusion models (Sohl-Dickstein et al.)", ("03",), "Sohl-Dickstein"),
+    (2016, "Style transfer", "Neural style transfer (Gatys et al.)", ("06",), "Gatys"),
+    (2016, "Autoregressive", "PixelCNN (van den Oord et al.)", (), "PixelCNN"),
+    (2019, "GAN", "StyleGAN (Karras et al.)", (), "StyleGAN"),
+    (2020, "Diffusion", "DDPM (Ho et al.)", ("03", "04"), "DDPM"),
+    (2021, "Diffusion", "DDIM; cosine schedule", ("03", "04"), {"03": "cosine", "04": "DDIM"}),
+    (2021, "Autoregressive", "DALL·E (Ramesh et al.)", (), "DALL·E"),
+    (2022, "Diffusion", "Classifier-free guidance", ("05",), "classifier-free"),
+    (2022, "Text-to-image", "DALL·E 2, Stable Diffusion, Imagen", ("05",), "Stable Diffusion"),
 ]
+
+
+def where_taught(notebooks: tuple) -> str:
+    """How the landscape labels a milestone: ``notebook 01, 02`` or ``map only``."""
+    return f"notebook {', '.join(notebooks)}" if notebooks else "map only"
+
 
 FAMILY_COLORS = {
     "VAE": "#8c6d31",
@@ -110,13 +118,13 @@ def plot_landscape():
     fig, ax = new_figure(figsize=(11, 5.2))
     families = list(FAMILY_COLORS)
     seen = dict.fromkeys(families, 0)
-    for year, family, milestone, where in LANDSCAPE:
+    for year, family, milestone, notebooks, _ in LANDSCAPE:
         y = families.index(family)
         above = seen[family] % 2 == 0 and year != 2019  # alternate labels; keep StyleGAN clear of DDPM
         seen[family] += 1
         ax.scatter(year, y, s=90, color=FAMILY_COLORS[family], zorder=3)
         ax.annotate(
-            f"{milestone}\n[notebook {where}]",
+            f"{milestone}\n[{where_taught(notebooks)}]",
             (year, y),
             xytext=(0, 9 if above else -10),
             textcoords="offset points",

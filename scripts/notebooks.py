@@ -26,7 +26,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from course_lib.colab import SETUP_CELL, colab_badge  # noqa: E402
+from course_lib.colab import KERNEL_DISPLAY_NAME, KERNEL_NAME, SETUP_CELL, colab_badge  # noqa: E402
 
 NOTEBOOKS = ROOT / "notebooks"
 README = ROOT / "README.md"
@@ -72,7 +72,7 @@ def clean(nb) -> None:
         else:
             cell.outputs = []
     nb.metadata.pop("widgets", None)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["kernelspec"] = {"display_name": KERNEL_DISPLAY_NAME, "language": "python", "name": KERNEL_NAME}
     nb.metadata["language_info"] = {"name": "python"}
 
 

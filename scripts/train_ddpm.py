@@ -12,11 +12,11 @@
     python scripts/train_ddpm.py --device cuda --minutes 7.3 --base-channels 64 --num-res-blocks 2 \
         --data digits.npz --conditional
 
-Trains the architecture and schedule of ``SHIPPED_CONFIGS["ddpm_mnist"]`` (width and depth can be
-overridden; the manifest records the config actually trained, and ``load_pretrained`` rebuilds
-from it) (or
-``"ddpm_mnist_cond"`` with ``--conditional``: class labels, 10 % of them dropped to the null label
-for classifier-free guidance) with :func:`course_lib.diffusion.training.train_diffusion`, saves
+Trains ``UNet()`` — the course's architecture, objective and schedule — (width and depth can be
+overridden; the manifest records the config actually trained, and
+:func:`course_lib.registry.load_pretrained` rebuilds from it), class-conditional with
+``--conditional`` (class labels, 10 % of them dropped to the null label for classifier-free
+guidance), with :func:`course_lib.diffusion.training.train_diffusion`, saves
 the EMA weights as float16 (half the bytes: 7.2 MB at the shipped width; loading casts back to float32) to
 ``course_lib/checkpoints/<name>.pt`` and registers it in the manifest with the data, seed, steps,
 seconds, device, the config that rebuilds it, and the scores it reached. It then samples
@@ -43,17 +43,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import course_lib.data as course_data  # noqa: E402
-from course_lib.checkpoints import SHIPPED_DIR, register_shipped, save_state_dict  # noqa: E402
-from course_lib.device import get_device, seed_everything  # noqa: E402
-from course_lib.diffusion.samplers import sample  # noqa: E402
-from course_lib.diffusion.training import (  # noqa: E402
-    PRESETS,
-    SHIPPED_CONFIGS,
-    make_model,
-    make_model_schedule,
-    train_diffusion,
+from course_lib.checkpoints import (  # noqa: E402
+    SHIPPED_DIR,
+    check_writable,  # noqa: E402
+    register_shipped,
+    save_state_dict,
 )
-from course_lib.diffusion.unet import count_parameters  # noqa: E402
+from course_lib.device import resolve_device, seed_everything  # noqa: E402
+from course_lib.diffusion.samplers import sample  # noqa: E402
+from course_lib.diffusion.training import PRESETS, train_diffusion  # noqa: E402
+from course_lib.diffusion.unet import UNet, count_parameters  # noqa: E402
 
 
 def digits_from_npz(path: str | Path):
@@ -75,20 +74,21 @@ def digits_from_npz(path: str | Path):
     return load_mnist
 
 
-def evaluate(model, schedule, n: int, n_ddpm: int, conditional: bool, guidance: float, seed: int) -> dict:
+def evaluate(model, n: int, n_ddpm: int, conditional: bool, guidance: float, seed: int) -> dict:
     """Sample with DDIM-50 (and DDPM-1000) and score with course_lib.metrics; print as it goes."""
-    from course_lib.metrics import meets_targets, score_digits
+    from course_lib.metrics import score_digits
+    from course_lib.targets import meets_targets
 
     out = {}
     runs = [("ddim50", "ddim", 50, n)]
     if n_ddpm > 0:
         runs.append(("ddpm1000", "ddpm", None, n_ddpm))
-    for key, sampler, steps, count in runs:
+    for key, sampler, nfe, count in runs:
         labels = torch.arange(count) % 10 if conditional else None
         if model.training:
             model.eval()
         start = time.perf_counter()
-        images = sample(model, schedule, count, sampler=sampler, steps=steps, labels=labels,
+        images = sample(model, count, sampler=sampler, nfe=nfe, labels=labels,
                         guidance_scale=guidance if conditional else 0.0, seed=seed, progress=True)
         if images.is_cuda:
             torch.cuda.synchronize()
@@ -137,7 +137,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     if args.data:
         course_data.load_mnist = digits_from_npz(args.data)
-    device = get_device(args.device)
+    device = resolve_device(args.device, name="--device")
+    out = check_writable(Path(args.out) if args.out else SHIPPED_DIR / f"{'ddpm_mnist_cond' if args.conditional else 'ddpm_mnist'}.pt", "--out")
     seed_everything(args.seed)
     name = "ddpm_mnist_cond" if args.conditional else "ddpm_mnist"
     recipe = dict(PRESETS["gpu" if device.type == "cuda" else "cpu"])
@@ -149,17 +150,14 @@ def main(argv=None) -> int:
     digits = course_data.load_mnist("train")
     overrides = {k: v for k, v in (("base_channels", args.base_channels), ("num_res_blocks", args.num_res_blocks))
                  if v is not None}
-    model = make_model(name, **overrides).to(device)
-    schedule = make_model_schedule(name)
-    print(f"{name}: {count_parameters(model) / 1e6:.2f} M parameters, config {json.dumps(model.config)}")
+    model = UNet(num_classes=10 if args.conditional else None, **overrides).to(device)
+    print(f"{name}: {count_parameters(model) / 1e6:.2f} M parameters, config {json.dumps(model.full_config())}")
     print(f"recipe {recipe}, device {device}, {len(digits)} training digits ({digits.source})", flush=True)
-    result = train_diffusion(model, digits.images, schedule, labels=digits.labels if args.conditional else None,
-                             seed=args.seed, device=device, **recipe)
+    result = train_diffusion(model, digits, seed=args.seed, device=device, **recipe)
     print(f"trained {result.steps} steps in {result.seconds:.0f} s ({result.steps_per_second:.2f} steps/s, "
           f"stopped by {result.stopped_by}); final loss (mean of last 200) "
-          f"{np.mean(result.losses[-200:]):.4f}", flush=True)
+          f"{result.mean('loss', last=200):.4f}", flush=True)
 
-    out = Path(args.out) if args.out else SHIPPED_DIR / f"{name}.pt"
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
     sha = save_state_dict(half, out)
     print(f"saved EMA weights (float16) to {out}: {out.stat().st_size / 1e6:.2f} MB, sha256 {sha[:12]}…")
@@ -167,7 +165,7 @@ def main(argv=None) -> int:
     scores = {}
     if args.eval_n > 0:
         n_ddpm = args.eval_n_ddpm if args.eval_n_ddpm is not None else (args.eval_n if device.type == "cuda" else 0)
-        scores = evaluate(model, schedule, args.eval_n, n_ddpm, args.conditional, args.guidance_scale, args.seed)
+        scores = evaluate(model, args.eval_n, n_ddpm, args.conditional, args.guidance_scale, args.seed)
 
     if not args.no_register:
         if out.resolve().parent != SHIPPED_DIR:
@@ -179,7 +177,7 @@ def main(argv=None) -> int:
                 steps=result.steps, seconds=round(result.seconds, 1), device=gpu,
                 notes=(f"python scripts/train_ddpm.py {' '.join(sys.argv[1:] if argv is None else argv)}; "
                        f"EMA weights stored as float16; recipe {json.dumps(recipe)}"),
-                config={"model": model.config, "schedule": SHIPPED_CONFIGS[name]["schedule"]}, scores=scores,
+                config=model.full_config(), scores=scores,
                 scores_guidance_scale=args.guidance_scale if args.conditional else None,
             )
             print(f"registered {name} in the manifest ({entry['bytes'] / 1e6:.2f} MB)")

@@ -253,7 +253,7 @@ CACHED_CALLS = {
     "course_lib.data.load_image",
     "course_lib.data.load_image_file",
     "course_lib.style.features.vgg19_extractor",
-    "course_lib.diffusion.training.load_pretrained",
+    "course_lib.registry.load_pretrained",
     "course_lib.diffusion.samplers.sample",  # decks always pass a seed: the same call, the same images
 }
 

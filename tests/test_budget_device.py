@@ -56,7 +56,24 @@ def test_get_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert get_device().type in ("cpu", "mps")
     assert get_device("cpu").type == "cpu"
-    with pytest.raises(RuntimeError, match="CUDA is not available"):
+    with pytest.raises(ValueError, match="prefer='cuda' but this machine has no CUDA GPU"):
         get_device("cuda")
-    with pytest.raises(ValueError, match="prefer must be one of 'cuda', 'mps', 'cpu'"):
+    with pytest.raises(ValueError, match="prefer must be one of cpu"):
         get_device("tpu")
+
+
+def test_one_default_device_rule_and_the_model_device_helper(monkeypatch):
+    from course_lib.device import model_device, resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    assert resolve_device(None) == torch.device("cpu")
+    monkeypatch.setenv("COURSE_DEVICE", "cuda")
+    with pytest.raises(ValueError, match="COURSE_DEVICE='cuda' but this machine has no CUDA GPU"):
+        resolve_device(None)
+    with pytest.raises(ValueError, match="device='cuda:1' but this machine has no CUDA GPU"):
+        resolve_device("cuda:1")
+    with pytest.raises(ValueError, match=r"device must be one of .*got 'gpu'"):
+        resolve_device("gpu")
+    assert model_device(torch.nn.Linear(2, 2)) == torch.device("cpu")
+    assert model_device(torch.nn.ReLU()) == torch.device("cpu")

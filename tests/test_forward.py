@@ -114,31 +114,34 @@ def test_dtype_and_default_noise():
     assert float(xt.std()) > 0.5  # x0 = 0: all of x_t is fresh noise with variance ≈ 1
 
 
-# ----------------------------------------------------------------------------- clear errors
+# ----------------------------------------------------------------------------- clear errors at the boundary
+# q_sample is bare math (issue 12): its arguments are checked where they enter — the figures,
+# the self-checks, the chain comparisons — with the schedule's check_t and check_images.
+
 
 @pytest.mark.parametrize(
-    "args, err, match",
+    "kwargs, err, match",
     [
-        ((torch.zeros(1, 28, 28), 0), ValueError, "x0 must have 4 dimensions"),
-        ((torch.zeros(1, 1, 4, 4), 1000), ValueError, r"t must be an integer in \[0, 999\]"),
-        ((torch.zeros(1, 1, 4, 4), -1), ValueError, r"\[0, 999\]"),
-        ((torch.zeros(2, 1, 4, 4), torch.tensor([1, 2, 3])), ValueError, "shape"),
-        ((torch.zeros(2, 1, 4, 4), torch.tensor([0.5, 2.0])), TypeError, "integer"),
-        ((torch.full((1, 1, 2, 2), float("nan")), 3), ValueError, "NaN"),
-        ((torch.zeros(1, 1, 4, 4, dtype=torch.long), 3), TypeError, "floating"),
+        (dict(t=-1), ValueError, r"t must be an integer >= 0"),
+        (dict(num_steps=0), ValueError, r"num_steps must be an integer in \[1, 100000\]"),
+        (dict(t=2.5), TypeError, "t must be an integer"),
+        (dict(kind="exponential"), ValueError, "kind must be one of"),
     ],
 )
-def test_q_sample_bad_arguments(args, err, match):
+def test_forward_explorer_checks_its_arguments(kwargs, err, match):
+    from course_lib.diffusion.figures import plot_forward_explorer
+
     with pytest.raises(err, match=match):
-        q_sample(*args, LINEAR)
+        plot_forward_explorer(**kwargs)
 
 
-def test_q_sample_bad_noise_and_schedule():
-    x0 = torch.zeros(2, 1, 4, 4)
-    with pytest.raises(ValueError, match="noise must have the shape of x0"):
-        q_sample(x0, 3, LINEAR, torch.zeros(2, 1, 4, 5))
+def test_chain_comparison_checks_its_arguments():
+    with pytest.raises(ValueError, match=r"ts must be an integer in \[0, 999\]"):
+        chain_and_closed_form(0.5, [3, 1000], LINEAR)
     with pytest.raises(TypeError, match="schedule must be a Schedule"):
-        q_sample(x0, 3, LINEAR.alpha_bars)
+        chain_and_closed_form(0.5, [3], LINEAR.alpha_bars)
+    with pytest.raises(ValueError, match="x0 must have 4 dimensions"):
+        q_sample_chain(torch.zeros(1, 28, 28), 3, LINEAR)
 
 
 # ----------------------------------------------------------------------------- chain vs closed form

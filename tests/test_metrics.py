@@ -6,8 +6,11 @@ import math
 import pytest
 import torch
 
+from course_lib import classifier as C
 from course_lib import metrics as M
+from course_lib import targets as T
 from course_lib.checkpoints import shipped_checkpoint
+from course_lib.viz import plot_class_histogram
 
 # ----------------------------------------------------------------------------- Fréchet distance
 
@@ -122,7 +125,7 @@ def test_confident_share_is_an_exact_fraction_so_the_thresholds_are_met_at_the_l
     assert M.confident_share(probs) == 475 / 500 == 0.95
     scores = {"confident_share": M.confident_share(probs), "class_entropy": 1.0, "frechet_ratio": 1.0,
               "frechet_n": 500}
-    assert M.meets_targets(scores, "shipped")
+    assert T.meets_targets(scores, "shipped")
 
 
 def test_class_histogram_entropy_known_values():
@@ -145,7 +148,7 @@ def test_class_histogram_entropy_known_values():
         (lambda: M.confident_share(torch.full((4, 10), 0.1), threshold=1.5), "threshold"),
         (lambda: M.class_histogram_entropy(torch.tensor([0, 10])), r"class labels in \[0, 9\]"),
         (lambda: M.class_histogram_entropy(torch.tensor([0.0, 1.0])), "integer class labels"),
-        (lambda: M.meets_targets({"confident_share": 1.0}), "score_digits"),
+        (lambda: T.meets_targets({"confident_share": 1.0}), "score_digits"),
     ],
 )
 def test_score_bad_arguments(call, match):
@@ -155,17 +158,17 @@ def test_score_bad_arguments(call, match):
 
 def test_meets_targets_thresholds():
     good = {"confident_share": 0.97, "class_entropy": 0.99, "frechet_ratio": 1.5, "frechet_n": 500}
-    assert M.meets_targets(good, "shipped") and M.meets_targets(good, "target")
-    assert not M.meets_targets({**good, "frechet_ratio": 3.0}, "shipped")
-    assert M.meets_targets({**good, "frechet_ratio": 3.0}, "target")
+    assert T.meets_targets(good, "shipped") and T.meets_targets(good, "target")
+    assert not T.meets_targets({**good, "frechet_ratio": 3.0}, "shipped")
+    assert T.meets_targets({**good, "frechet_ratio": 3.0}, "target")
     blobby = {**good, "confident_share": 0.81, "class_entropy": 0.10}  # issue 7's example
-    result = M.meets_targets(blobby)
+    result = T.meets_targets(blobby)
     assert not result and "entropy 0.10" in result.message
     # A ratio measured on a small sample is lenient, so it does not count.
-    small = M.meets_targets({**good, "frechet_n": 64})
+    small = T.meets_targets({**good, "frechet_n": 64})
     assert not small and "64 samples" in small.message
     with pytest.raises(ValueError, match="level"):
-        M.meets_targets(good, "easy")
+        T.meets_targets(good, "easy")
 
 
 # ----------------------------------------------------------------------------- the shipped classifier
@@ -188,7 +191,7 @@ def _blobs(n, gen):
 
 
 def test_shipped_checkpoint_is_recorded_with_its_heldout_accuracy():
-    path, record = shipped_checkpoint(M.CHECKPOINT_NAME)
+    path, record = shipped_checkpoint(C.CHECKPOINT_NAME)
     assert path.is_file() and record["bytes"] < 1_000_000
     assert record["heldout_accuracy"] >= 0.97
     for key in ("data", "seed", "steps", "seconds", "device"):
@@ -196,8 +199,8 @@ def test_shipped_checkpoint_is_recorded_with_its_heldout_accuracy():
 
 
 def test_classifier_shapes_and_accuracy_on_heldout_digits(heldout):
-    probs, feats = M.classify(heldout.images)
-    assert probs.shape == (len(heldout), 10) and feats.shape == (len(heldout), M.FEATURE_DIM)
+    probs, feats = C.classify(heldout.images)
+    assert probs.shape == (len(heldout), 10) and feats.shape == (len(heldout), C.FEATURE_DIM)
     assert float((probs.argmax(1) == heldout.labels).float().mean()) >= 0.97
 
 
@@ -212,7 +215,7 @@ def test_real_heldout_digits_score_high(heldout):
     assert scores["class_entropy"] >= 0.95
     assert scores["frechet_n"] == M.FRECHET_SAMPLES
     assert scores["frechet_ratio"] <= 2.0
-    assert M.meets_targets(scores, "shipped")
+    assert T.meets_targets(scores, "shipped")
 
 
 def test_random_real_digits_score_a_frechet_ratio_near_one():
@@ -248,7 +251,7 @@ def test_noise_blobs_and_mode_collapse_score_low(kind, heldout):
         ones = heldout.images[heldout.labels == 1]
         images = ones.repeat(-(-n // len(ones)), 1, 1, 1)[:n]
     scores = M.score_digits(images)
-    verdict = M.meets_targets(scores, "target")
+    verdict = T.meets_targets(scores, "target")
     assert not verdict and scores["frechet_n"] == n
     if kind == "one_class":
         assert scores["class_entropy"] < 0.1 and scores["confident_share"] >= 0.9
@@ -287,9 +290,9 @@ def test_score_digits_bad_images(images, match):
 def test_plot_class_histogram_returns_a_figure():
     scores = {"confident_share": 0.5, "class_entropy": 0.8, "frechet_ratio": 3.0, "frechet_n": 500,
               "class_histogram": torch.tensor([5, 5, 5, 5, 5, 5, 5, 5, 5, 55])}
-    fig = M.plot_class_histogram(scores, title="made-up scores")
+    fig = plot_class_histogram(scores, title="made-up scores")
     ax = fig.axes[0]
     assert "confident 50%" in ax.get_title() and "3.0×" in ax.get_title()
     assert [round(p.get_height(), 2) for p in ax.patches] == [0.05] * 9 + [0.55]
     with pytest.raises(TypeError, match="score_digits"):
-        M.plot_class_histogram({"x": 1})
+        plot_class_histogram({"x": 1})

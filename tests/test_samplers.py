@@ -2,10 +2,15 @@
 
 import pytest
 import torch
+from conftest import seeded
 
 from course_lib.checks.diffusion_reverse import check_ddpm_step, reference_ddpm_step
-from course_lib.diffusion import make_schedule, q_sample
-from course_lib.diffusion.reverse import posterior_mean_variance, reverse_mean_from_noise
+from course_lib.diffusion import make_schedule
+from course_lib.diffusion.reverse import (
+    posterior_mean_variance,
+    predict_x0_from_noise,
+    reverse_mean_from_noise,
+)
 from course_lib.diffusion.samplers import (
     SAMPLER_SETTINGS,
     Trajectory,
@@ -26,7 +31,11 @@ def sched():
 
 
 def _rand(seed, shape=(3, 1, 8, 8)):
-    return torch.randn(shape, generator=torch.Generator().manual_seed(seed))
+    return seeded(seed, shape)
+
+
+def _step_x0(xt, t, eps, sched):
+    return predict_x0_from_noise(xt, t, eps, sched)
 
 
 # ----------------------------------------------------------------------------- DDPM step
@@ -36,7 +45,7 @@ def _rand(seed, shape=(3, 1, 8, 8)):
 @pytest.mark.parametrize("t", [1, 250, 999])
 def test_ddpm_step_is_mean_plus_sigma_z(sched, variance, t):
     xt, eps, z = _rand(0), _rand(1), _rand(2)
-    out = ddpm_step(eps, t, xt, sched, variance=variance, noise=z)
+    out = ddpm_step(eps, t, xt, sched, variance=variance, z=z)
     mean = (xt - sched.betas[t] / (1 - sched.alpha_bars[t]).sqrt() * eps) / sched.alphas[t].sqrt()
     sigma2 = sched.posterior_variance[t] if variance == "posterior" else sched.betas[t]
     torch.testing.assert_close(out, (mean + sigma2.sqrt() * z).float())
@@ -45,26 +54,17 @@ def test_ddpm_step_is_mean_plus_sigma_z(sched, variance, t):
 def test_ddpm_last_step_adds_no_noise(sched):
     xt, eps, z = _rand(0), _rand(1), _rand(2)
     for variance in ("posterior", "beta"):
-        torch.testing.assert_close(ddpm_step(eps, 0, xt, sched, variance=variance, noise=z),
+        torch.testing.assert_close(ddpm_step(eps, 0, xt, sched, variance=variance, z=z),
                                    reverse_mean_from_noise(xt, 0, eps, sched))
 
 
 def test_ddpm_step_noise_statistics(sched):
-    """Drawn (not given) noise has standard deviation σ_t around the mean."""
+    """With z ~ N(0, I) the step's spread around the mean is σ_t."""
     xt, eps = torch.zeros(4000, 1, 4, 4), torch.zeros(4000, 1, 4, 4)
-    g = torch.Generator().manual_seed(0)
+    z = seeded(0, (4000, 1, 4, 4))
     for variance in ("posterior", "beta"):
-        out = ddpm_step(eps, 10, xt, sched, variance=variance, generator=g)
+        out = ddpm_step(eps, 10, xt, sched, variance=variance, z=z)
         assert float(out.std()) == pytest.approx(float(ddpm_sigma2(10, sched, variance).sqrt()), rel=0.02)
-
-
-def test_ddpm_clip_x0_is_the_same_step_when_nothing_is_clipped(sched):
-    """With x̂_0 inside [−1, 1], the posterior-mean form equals the ε form (DDPM eq. 11)."""
-    x0, eps = torch.rand(3, 1, 8, 8) * 1.6 - 0.8, _rand(3)
-    xt = q_sample(x0, 100, sched, eps)
-    z = _rand(4)
-    torch.testing.assert_close(ddpm_step(eps, 100, xt, sched, noise=z, clip_x0=True),
-                               ddpm_step(eps, 100, xt, sched, noise=z), atol=1e-5, rtol=1e-5)
 
 
 # ----------------------------------------------------------------------------- DDIM step
@@ -77,18 +77,18 @@ def test_ddim_eta1_all_steps_matches_ddpm_posterior_variance(sched):
             float(sched.posterior_variance[t]), rel=1e-9, abs=1e-15)
     xt, eps, z = _rand(0), _rand(1), _rand(2)
     for t in (1, 37, 999):
-        torch.testing.assert_close(ddim_step(eps, t, t - 1, xt, sched, eta=1.0, noise=z),
-                                   ddpm_step(eps, t, xt, sched, variance="posterior", noise=z),
+        torch.testing.assert_close(ddim_step(_step_x0(xt, t, eps, sched), eps, t, t - 1, xt, sched, eta=1.0, z=z),
+                                   ddpm_step(eps, t, xt, sched, variance="posterior", z=z),
                                    atol=1e-5, rtol=1e-5)
     # and the last step (to t_prev = −1) returns x̂_0, which is DDPM's noise-free t = 0 mean
-    torch.testing.assert_close(ddim_step(eps, 0, -1, xt, sched, eta=1.0, noise=z),
-                               ddpm_step(eps, 0, xt, sched, noise=z), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ddim_step(_step_x0(xt, 0, eps, sched), eps, 0, -1, xt, sched, eta=1.0, z=z),
+                               ddpm_step(eps, 0, xt, sched, z=z), atol=1e-5, rtol=1e-5)
 
 
 def test_ddim_eta0_is_deterministic_and_follows_eq12(sched):
     xt, eps = _rand(0), _rand(1)
     t, s = 700, 650
-    out = ddim_step(eps, t, s, xt, sched, eta=0.0)
+    out = ddim_step(_step_x0(xt, t, eps, sched), eps, t, s, xt, sched, eta=0.0)
     a_t, a_s = sched.alpha_bars[t], sched.alpha_bars[s]
     x0 = (xt - (1 - a_t).sqrt() * eps) / a_t.sqrt()
     torch.testing.assert_close(out, (a_s.sqrt() * x0 + (1 - a_s).sqrt() * eps).float())
@@ -96,35 +96,39 @@ def test_ddim_eta0_is_deterministic_and_follows_eq12(sched):
 
 
 class _Oracle(torch.nn.Module):
-    """Knows the one clean image x0, so it predicts the noise exactly: ε̂ = (x_t − √ᾱ_t x0)/√(1−ᾱ_t)."""
+    """Knows the one clean image x0, so it predicts exactly: ε̂ = (x_t − √ᾱ_t x0)/√(1−ᾱ_t), or v̂."""
 
-    def __init__(self, x0, sched):
+    def __init__(self, x0, sched, prediction="epsilon"):
         super().__init__()
-        self.x0, self.sched = x0, sched
+        self.x0, self.schedule, self.prediction = x0, sched, prediction
         self.w = torch.nn.Parameter(torch.zeros(()))
         self.image_size, self.in_channels = x0.shape[-1], x0.shape[1]
 
     def forward(self, xt, t):
-        a = self.sched.alpha_bars[t].float().reshape(-1, 1, 1, 1) if torch.as_tensor(t).ndim else self.sched.alpha_bars[t].float()
-        return (xt - a.sqrt() * self.x0) / (1 - a).sqrt()
+        t = torch.as_tensor(t)
+        a = self.schedule.alpha_bars[t].float()
+        a = a.reshape(-1, 1, 1, 1) if a.ndim else a
+        eps = (xt - a.sqrt() * self.x0) / (1 - a).sqrt()
+        return eps if self.prediction == "epsilon" else a.sqrt() * eps - (1 - a).sqrt() * self.x0
 
 
-@pytest.mark.parametrize("sampler,steps,eta,variance", [("ddim", 10, 0.0, "posterior"), ("ddim", 50, 0.5, "posterior"),
-                                                         ("ddpm", None, 0.0, "posterior"), ("ddpm", None, 0.0, "beta")])
-def test_samplers_with_a_perfect_noise_predictor_land_on_x0(sched, sampler, steps, eta, variance):
-    x0 = torch.rand(2, 1, 8, 8) * 1.8 - 0.9
-    out = sample(_Oracle(x0, sched), sched, 2, sampler=sampler, steps=steps, eta=eta, seed=0, progress=False,
-                 variance=variance)
+@pytest.mark.parametrize("sampler,nfe,eta,variance", [("ddim", 10, 0.0, "posterior"), ("ddim", 50, 0.5, "posterior"),
+                                                       ("ddpm", None, 0.0, "posterior"), ("ddpm", None, 0.0, "beta")])
+@pytest.mark.parametrize("prediction", ["epsilon", "v"])
+def test_samplers_with_a_perfect_predictor_land_on_x0(sched, sampler, nfe, eta, variance, prediction):
+    x0 = seeded(3, (2, 1, 8, 8), kind="image") * 0.9
+    out = sample(_Oracle(x0, sched, prediction), 2, sampler=sampler, nfe=nfe, eta=eta, seed=0, progress=False,
+                 variance=variance, device="cpu")
     torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("name", list(SAMPLER_SETTINGS))
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
-def test_every_compared_sampler_setting_lands_on_x0_with_a_perfect_noise_predictor(name, kind):
+def test_every_compared_sampler_setting_lands_on_x0_with_a_perfect_predictor(name, kind):
     """The settings notebook 04 and the benchmark compare are valid sample() arguments, and exact."""
     schedule = make_schedule(kind, 1000)
-    x0 = torch.rand(2, 1, 8, 8) * 1.8 - 0.9
-    out = sample(_Oracle(x0, schedule), schedule, 2, seed=0, progress=False, **SAMPLER_SETTINGS[name])
+    x0 = seeded(4, (2, 1, 8, 8), kind="image") * 0.9
+    out = sample(_Oracle(x0, schedule, "v"), 2, seed=0, progress=False, device="cpu", **SAMPLER_SETTINGS[name])
     torch.testing.assert_close(out, x0, atol=1e-4, rtol=1e-4)
 
 
@@ -134,8 +138,6 @@ def test_ddim_timesteps_trailing():
     ts = ddim_timesteps(1000, 50)
     assert ts[0] == 999 and ts[-1] == 19 and len(ts) == 50 and len(set(ts)) == 50
     assert all(a > b for a, b in zip(ts, ts[1:]))
-    with pytest.raises(ValueError, match="steps must be an integer in"):
-        ddim_timesteps(1000, 1001)
 
 
 # ----------------------------------------------------------------------------- loops and guidance
@@ -144,7 +146,8 @@ def test_ddim_timesteps_trailing():
 @pytest.fixture(scope="module")
 def tiny_cond():
     torch.manual_seed(0)
-    m = UNet(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_classes=10, patch=2)
+    m = UNet(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_classes=10, patch=2,
+             schedule={"kind": "linear", "num_steps": 1000}, prediction="epsilon")
     with torch.no_grad():  # the zero-initialised output would make every prediction 0
         for p in m.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -153,15 +156,15 @@ def tiny_cond():
 
 def test_sampling_1000_ddpm_steps_stays_finite(sched, tiny_cond):
     """All 1000 steps through a (random-weight) U-Net: no NaN/inf (sample() raises if there are)."""
-    out = sample(tiny_cond, sched, 2, sampler="ddpm", labels=torch.tensor([1, 10]), seed=0, progress=False)
+    out = sample(tiny_cond, 2, sampler="ddpm", labels=torch.tensor([1, 9]), seed=0, progress=False, device="cpu")
     assert out.shape == (2, 1, 28, 28)
     assert torch.isfinite(out).all() and out.abs().max() <= 1
 
 
 def test_sampling_is_reproducible_with_a_seed(sched, tiny_cond):
-    a = sample(tiny_cond, sched, 3, sampler="ddim", steps=5, eta=1.0, seed=7, progress=False)
-    b = sample(tiny_cond, sched, 3, sampler="ddim", steps=5, eta=1.0, seed=7, progress=False)
-    c = sample(tiny_cond, sched, 3, sampler="ddim", steps=5, eta=1.0, seed=8, progress=False)
+    a = sample(tiny_cond, 3, sampler="ddim", nfe=5, eta=1.0, seed=7, progress=False, device="cpu")
+    b = sample(tiny_cond, 3, sampler="ddim", nfe=5, eta=1.0, seed=7, progress=False, device="cpu")
+    c = sample(tiny_cond, 3, sampler="ddim", nfe=5, eta=1.0, seed=8, progress=False, device="cpu")
     torch.testing.assert_close(a, b)
     assert not torch.allclose(a, c)
 
@@ -176,39 +179,55 @@ def test_cfg_w0_is_the_conditional_model(sched, tiny_cond):
         torch.testing.assert_close(guided_noise(tiny_cond, x, 500, sched, labels, 2.5),
                                    3.5 * cond - 2.5 * uncond, atol=1e-5, rtol=1e-5)
         torch.testing.assert_close(guided_noise(tiny_cond, x, 500, sched, None, 0.0), uncond)
-    a = sample(tiny_cond, sched, 4, sampler="ddim", steps=4, labels=labels, guidance_scale=0.0, seed=1, progress=False)
-    b = sample(tiny_cond, sched, 4, sampler="ddim", steps=4, labels=labels, guidance_scale=2.0, seed=1, progress=False)
+    a = sample(tiny_cond, 4, nfe=4, labels=labels, guidance_scale=0.0, seed=1, progress=False, device="cpu")
+    b = sample(tiny_cond, 4, nfe=4, labels=labels, guidance_scale=2.0, seed=1, progress=False, device="cpu")
     assert not torch.allclose(a, b)
 
 
 def test_trajectory_capture(sched, tiny_cond):
-    images, traj = sample(tiny_cond, sched, 2, sampler="ddim", steps=20, seed=0, return_trajectory=True,
-                          progress=False, labels=3)
+    images, traj = sample(tiny_cond, 2, nfe=20, seed=0, return_trajectory=True, progress=False, labels=3,
+                          device="cpu")
     assert isinstance(traj, Trajectory) and len(traj) == 20
     assert traj.timesteps[0] == 999 and traj.timesteps[-1] == 49
     assert traj.xt.shape == traj.x0_pred.shape == (20, 2, 1, 28, 28)
-    _, traj = sample(tiny_cond, sched, 1, sampler="ddpm", seed=0, return_trajectory=True, progress=False,
-                     trajectory_points=50)
+    _, traj = sample(tiny_cond, 1, sampler="ddpm", seed=0, return_trajectory=True, progress=False,
+                     trajectory_points=50, device="cpu")
     assert len(traj) == 51 and traj.timesteps[0] == 999 and traj.timesteps[-1] == 0
 
 
-def test_sample_arguments_are_checked(sched, tiny_cond):
+def test_sample_arguments_are_checked(tiny_cond):
     with pytest.raises(ValueError, match="sampler must be one of"):
-        sample(tiny_cond, sched, 2, sampler="euler")
-    with pytest.raises(ValueError, match="steps must be None or 1000"):
-        sample(tiny_cond, sched, 2, sampler="ddpm", steps=50)
+        sample(tiny_cond, 2, sampler="euler")
+    with pytest.raises(ValueError, match="nfe must be None or 1000"):
+        sample(tiny_cond, 2, sampler="ddpm", nfe=50)
+    with pytest.raises(ValueError, match=r"nfe must be an integer in \[1, 1000\]"):
+        sample(tiny_cond, 2, nfe=5000)
     with pytest.raises(ValueError, match="n must be an integer"):
-        sample(tiny_cond, sched, 0)
+        sample(tiny_cond, 0)
     with pytest.raises(ValueError, match="guidance_scale"):
-        sample(tiny_cond, sched, 2, labels=1, guidance_scale=-1.0)
+        sample(tiny_cond, 2, labels=1, guidance_scale=-1.0)
+    with pytest.raises(ValueError, match="guidance_scale must be a finite number"):
+        sample(tiny_cond, 2, labels=1, guidance_scale=float("nan"))
+    with pytest.raises(ValueError, match="eta must be a finite number"):
+        sample(tiny_cond, 2, eta=float("nan"))
     with pytest.raises(ValueError, match="needs labels"):
-        sample(tiny_cond, sched, 2, sampler="ddim", steps=2, guidance_scale=1.0, progress=False)
-    with pytest.raises(ValueError, match="labels must be in"):
-        sample(tiny_cond, sched, 2, sampler="ddim", steps=2, labels=11, progress=False)
-    with pytest.raises(ValueError, match="t_prev must be an integer"):
-        ddim_step(_rand(0), 10, 10, _rand(1), sched)
+        sample(tiny_cond, 2, nfe=2, guidance_scale=1.0, progress=False)
+    with pytest.raises(ValueError, match=r"labels must be classes in \[0, 9\]"):
+        sample(tiny_cond, 2, nfe=2, labels=torch.tensor([3, 11]), progress=False)
     with pytest.raises(ValueError, match="variance must be one of"):
-        ddpm_step(_rand(0), 10, _rand(1), sched, variance="fixed")
+        sample(tiny_cond, 2, sampler="ddpm", variance="fixed")
+    with pytest.raises(ValueError, match="seed must be an integer"):
+        sample(tiny_cond, 2, seed=-1)
+    with pytest.raises(TypeError, match="carries its noise schedule"):
+        sample(torch.nn.Linear(2, 2), 2)
+
+
+def test_the_null_label_is_refused_not_sampled_unconditionally(tiny_cond):
+    """labels=10 used to sample unconditionally in silence (issue 12): now a clear error."""
+    with pytest.raises(ValueError, match="pass labels=None, not the null label 10"):
+        sample(tiny_cond, 2, nfe=2, labels=10, progress=False)
+    with pytest.raises(ValueError, match="pass labels=None, not the null label 10"):
+        sample(tiny_cond, 2, nfe=2, labels=torch.tensor([10, 10]), progress=False)
 
 
 # ----------------------------------------------------------------------------- the exercise check
@@ -253,7 +272,7 @@ def test_check_fails_typical_wrong_answers(name):
 
 
 def test_check_reports_unwritten_function():
-    def ddpm_step_exercise(noise_pred, t, xt, schedule, noise):
+    def ddpm_step_exercise(noise_pred, t, xt, schedule, z):
         raise NotImplementedError
 
     result = check_ddpm_step(ddpm_step_exercise)

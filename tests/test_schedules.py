@@ -277,18 +277,19 @@ def test_at_int_and_batch():
 @pytest.mark.parametrize(
     "t, err, match",
     [
-        (100, ValueError, r"t must be in \[0, 99\]"),
-        (-1, ValueError, r"t must be in \[0, 99\]"),
+        (100, ValueError, r"t must be an integer in \[0, 99\]"),
+        (-1, ValueError, r"t must be an integer in \[0, 99\]"),
         (torch.tensor([0, 100, 3]), ValueError, r"t must be in \[0, 99\]"),
-        (2.0, TypeError, "t must be an int"),
+        (2.0, TypeError, "t must be an integer"),
         (torch.tensor([1.0, 2.0, 3.0]), TypeError, "integer timesteps"),
         (torch.tensor([1, 2]), ValueError, "shape"),
     ],
 )
-def test_at_rejects_bad_t(t, err, match):
+def test_check_t_rejects_bad_t_where_it_enters(t, err, match):
+    """``at`` is bare indexing; a timestep is checked once where it enters (Schedule.check_t)."""
     s = make_schedule("linear", 100)
     with pytest.raises(err, match=match):
-        at(s.alpha_bars, t, torch.zeros(3, 1, 4, 4))
+        s.check_t(t, batch=3)
 
 
 def test_check_t():

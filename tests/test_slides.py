@@ -26,14 +26,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SLIDES = ROOT / "slides"
 
 # The decks the course promises: one per module (notebooks 04 and 05 share a deck).
-EXPECTED_DECKS = {
-    "00_welcome",
-    "01_gan_objective",
-    "02_training_gans",
-    "03_forward_diffusion",
-    "04_reverse_sampling_and_guidance",
-    "06_style_transfer",
-}
+#: One deck per module: every notebook NN has a deck NN_…, except those taught with another deck.
+TAUGHT_WITH = {"05": "04"}  # notebook 05 (guidance) is the second half of deck 04
+NOTEBOOK_NUMBERS = {p.name[:2] for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+EXPECTED_DECKS = {p.stem for p in (ROOT / "slides" / "decks").glob("[0-9][0-9]_*.md")}
+
+
+def test_every_notebook_has_its_deck_and_every_deck_its_notebook():
+    deck_numbers = {name[:2] for name in EXPECTED_DECKS}
+    for number in NOTEBOOK_NUMBERS:
+        assert TAUGHT_WITH.get(number, number) in deck_numbers, f"notebook {number} has no slide deck"
+    assert deck_numbers <= NOTEBOOK_NUMBERS, f"decks without a notebook: {deck_numbers - NOTEBOOK_NUMBERS}"
 
 
 def _load(name: str, path: Path):

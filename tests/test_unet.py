@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from course_lib.diffusion.unet import EMA, UNet, build_unet, count_parameters, timestep_embedding
+from course_lib.diffusion.unet import UNet, build_unet, count_parameters, timestep_embedding
+from course_lib.ema import EMA
 
 
 def _perturbed(model, seed=0, scale=0.05):
@@ -31,8 +32,6 @@ def test_timestep_embedding_is_sinusoidal():
     all_t = timestep_embedding(torch.arange(1000), 32)
     dists = torch.cdist(all_t, all_t) + torch.eye(1000) * 10
     assert float(dists.min()) > 1e-3
-    with pytest.raises(ValueError, match="dim must be even"):
-        timestep_embedding(t, 15)
 
 
 @pytest.mark.parametrize("cfg", [
@@ -44,7 +43,7 @@ def test_timestep_embedding_is_sinusoidal():
 def test_unet_output_shape_and_time_dependence(cfg):
     m = _perturbed(UNet(**cfg))
     size, ch = cfg.get("image_size", 28), cfg.get("in_channels", 1)
-    x = torch.randn(3, ch, size, size)
+    x = torch.randn(3, ch, size, size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         out = m(x, torch.tensor([0, 500, 999]))
         assert out.shape == x.shape
@@ -55,25 +54,21 @@ def test_unet_output_shape_and_time_dependence(cfg):
 def test_fresh_unet_predicts_zero_and_blocks_start_as_identity():
     m = UNet(base_channels=8, channel_mults=(1, 2), patch=2)
     with torch.no_grad():
-        assert torch.equal(m(torch.randn(2, 1, 28, 28), 5), torch.zeros(2, 1, 28, 28))
+        assert torch.equal(m(torch.ones(2, 1, 28, 28), 5), torch.zeros(2, 1, 28, 28))
 
 
 def test_conditioning_and_null_label():
     m = _perturbed(UNet(base_channels=8, channel_mults=(1, 2), num_classes=10, patch=2))
     assert m.null_label == 10
-    x = torch.randn(2, 1, 28, 28)
+    x = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         none = m(x, 100)
         null = m(x, 100, torch.tensor([10, 10]))
         three = m(x, 100, torch.tensor([3, 3]))
-        seven = m(x, 100, 7)
+        seven = m(x, 100, torch.tensor([7, 7]))
     torch.testing.assert_close(none, null)
     assert not torch.allclose(three, seven, atol=1e-5)
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 10\]"):
-        m(x, 100, torch.tensor([0, 11]))
     unconditional = UNet(base_channels=8, channel_mults=(1, 2), patch=2)
-    with pytest.raises(ValueError, match="unconditional"):
-        unconditional(x, 100, torch.tensor([1, 2]))
     with pytest.raises(AttributeError, match="null_label"):
         _ = unconditional.null_label
 
@@ -81,24 +76,36 @@ def test_conditioning_and_null_label():
 def test_gradients_reach_every_parameter():
     m = _perturbed(UNet(base_channels=8, channel_mults=(1, 2), num_res_blocks=1, num_classes=10,
                         patch=2, attention_levels=(1,))).train()
-    out = m(torch.randn(2, 1, 28, 28), torch.tensor([3, 600]), torch.tensor([1, 10]))
+    out = m(torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(2)), torch.tensor([3, 600]),
+            torch.tensor([1, 10]))
     out.square().mean().backward()
     missing = [n for n, p in m.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     # the label embedding rows of unused labels get zero (not missing) gradients
     assert not missing
 
 
-def test_config_round_trip_and_size():
-    from course_lib.diffusion.training import SHIPPED_CONFIGS
+def test_default_unet_is_the_model_the_course_trains():
+    """UNet() is notebook 04's model: 0.64 M parameters, v objective, cosine schedule (issue 12)."""
+    m = UNet()
+    assert m.prediction == "v" and m.patch == 2 and m.config["channel_mults"] == [1, 2]
+    assert m.schedule.kind == "cosine" and m.schedule.num_steps == 1000
+    assert 0.6e6 < count_parameters(m) < 0.7e6
 
-    for name, cfg in SHIPPED_CONFIGS.items():
-        m = build_unet(cfg["model"])
-        assert m.config == cfg["model"] or all(m.config[k] == v for k, v in cfg["model"].items())
-        # shipped checkpoints stay under ~5 MB (float32 weights)
-        assert count_parameters(m) * 4 < 5.2e6, name
-    m = UNet(base_channels=16, channel_mults=(1, 2), patch=2, num_classes=10)
-    m2 = build_unet(m.config)
+
+def test_config_round_trip_and_size():
+    from course_lib.checkpoints import shipped_checkpoints
+
+    for name in ("ddpm_mnist", "ddpm_mnist_cond"):
+        cfg = shipped_checkpoints()[name]["config"]
+        m = build_unet(cfg)
+        assert m.full_config()["model"] == cfg["model"]
+        assert m.full_config()["schedule"] == cfg["schedule"]
+        # shipped checkpoints stay under ~8 MB (float16 weights)
+        assert count_parameters(m) * 2 < 8e6, name
+    m = UNet(base_channels=16, channel_mults=(1, 2), patch=2, num_classes=10, schedule={"kind": "linear", "num_steps": 50})
+    m2 = build_unet(m.full_config())
     m2.load_state_dict(m.state_dict())
+    assert m2.schedule.num_steps == 50 and m2.schedule.kind == "linear"
 
 
 def test_bad_arguments():
@@ -108,11 +115,8 @@ def test_bad_arguments():
         UNet(base_channels=12)
     with pytest.raises(ValueError, match="prediction must be one of"):
         UNet(prediction="x0")
-    m = UNet(base_channels=8, channel_mults=(1, 2), patch=2)
-    with pytest.raises(ValueError, match=r"xt must have shape \(B, 1, 28, 28\)"):
-        m(torch.randn(2, 1, 32, 32), 0)
-    with pytest.raises(TypeError, match="integer timesteps"):
-        m(torch.randn(2, 1, 28, 28), torch.tensor([0.5, 1.0]))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        UNet(schedule={"kind": "exponential"})
 
 
 def test_ema_update_rule():

@@ -79,11 +79,27 @@ def test_interact_figure_draws_once_headless(monkeypatch):
         ax.plot([0, a])
         return fig
 
-    widget = interact_figure(plot, a=(0.0, 2.0, 0.5))
+    assert interact_figure(plot, a=(0.0, 2.0, 0.5)) is None  # nothing for the cell to echo as Out[…]
     assert len(shown) == 1 and isinstance(shown[0], Figure)
-    assert hasattr(widget, "widget")  # ipywidgets returns the decorated function with .widget
     with pytest.raises(TypeError, match="plot_fn must be callable"):
         interact_figure(42)
+
+
+def test_controls_start_at_the_plotting_functions_defaults(monkeypatch):
+    """The first picture under the sliders is the static one above them (issue 13)."""
+    import ipywidgets
+
+    drawn = []
+    monkeypatch.setattr("course_lib.widgets.show_figure", lambda fig: None)
+
+    def plot(mean=-1.0, spread=0.6, kind="b"):
+        drawn.append((mean, spread, kind))
+        return Figure()
+
+    spread = ipywidgets.FloatSlider(value=1.5, min=0.1, max=3.0)
+    interact_figure(plot, mean=(-3.0, 3.0, 0.1), spread=spread, kind=["a", "b"])
+    assert drawn == [(-1.0, 0.6, "b")]
+    assert spread.value == 0.6
 
 
 def test_check_result_and_learner_errors():

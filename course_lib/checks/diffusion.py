@@ -16,7 +16,8 @@ from numbers import Integral
 
 import torch
 
-from ..diffusion.schedules import Schedule, make_schedule, snr_crossing_step
+from ..diffusion.forward import q_sample
+from ..diffusion.schedules import Schedule, at, make_schedule, snr_crossing_step
 from ._core import CheckResult, LearnerError, call_learner, checker
 
 __all__ = ["check_q_sample", "check_snr_crossing"]
@@ -24,45 +25,38 @@ __all__ = ["check_q_sample", "check_snr_crossing"]
 _ATOL = 1e-5  # float32 rounding of x_t is ~1e-7; every typical mistake is off by more
 
 
-def _coef(values: torch.Tensor, t, ndim: int) -> torch.Tensor:
-    """values[t] (float64) shaped (B, 1, 1, 1) for a batch of t, 0-dim for one t."""
-    picked = values[t]
-    return picked.reshape(-1, *([1] * (ndim - 1))) if picked.ndim else picked
-
-
 def _wrong_answers(x0, t, s: Schedule, noise) -> dict[str, torch.Tensor]:
     """What the typical wrong closed forms return, in float64, with the message for each."""
     x0, noise = x0.double(), noise.double()
     T = s.num_steps
-    d = x0.ndim
-    ab = _coef(s.alpha_bars, t, d)
-    ab_prev = _coef(s.alpha_bars, (t - 1) % T, d)  # Python's alpha_bars[t - 1]: t = 0 wraps
-    ab_prev_true = _coef(s.alpha_bars_prev, t, d)
-    ab_next = _coef(s.alpha_bars, (t + 1).clamp(max=T - 1) if torch.is_tensor(t) else min(t + 1, T - 1), d)
-    a = _coef(s.alphas, t, d)
+    alpha_bar_t = at(s.alpha_bars, t, x0)
+    alpha_bar_prev_wrong = at(s.alpha_bars, (t - 1) % T, x0)  # Python's alpha_bars[t - 1]: t = 0 wraps
+    alpha_bar_prev_true = at(s.alpha_bars_prev, t, x0)
+    alpha_bar_next = at(s.alpha_bars, (t + 1).clamp(max=T - 1) if torch.is_tensor(t) else min(t + 1, T - 1), x0)
+    alpha_t = at(s.alphas, t, x0)
     out = {
         "the square roots are missing: x_t = √ᾱ_t·x0 + √(1−ᾱ_t)·ε, not ᾱ_t·x0 + (1−ᾱ_t)·ε":
-            ab * x0 + (1 - ab) * noise,
+            alpha_bar_t * x0 + (1 - alpha_bar_t) * noise,
         "the noise scale is missing its square root: ε is multiplied by √(1−ᾱ_t), not (1−ᾱ_t)":
-            ab.sqrt() * x0 + (1 - ab) * noise,
+            alpha_bar_t.sqrt() * x0 + (1 - alpha_bar_t) * noise,
         "the signal scale is missing its square root: x0 is multiplied by √ᾱ_t, not ᾱ_t":
-            ab * x0 + (1 - ab).sqrt() * noise,
+            alpha_bar_t * x0 + (1 - alpha_bar_t).sqrt() * noise,
         "signal and noise are swapped: √ᾱ_t multiplies x0 and √(1−ᾱ_t) multiplies ε":
-            (1 - ab).sqrt() * x0 + ab.sqrt() * noise,
+            (1 - alpha_bar_t).sqrt() * x0 + alpha_bar_t.sqrt() * noise,
         "ᾱ is one step off: you used ᾱ_{t−1} (alpha_bars[t − 1], which at t = 0 wraps around to "
         "the last step); code t is 0-indexed, so use alpha_bars[t]":
-            ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * noise,
+            alpha_bar_prev_wrong.sqrt() * x0 + (1 - alpha_bar_prev_wrong).sqrt() * noise,
         "ᾱ is one step off: you used ᾱ_{t−1} (alpha_bars_prev[t]); code t is 0-indexed and "
         "alpha_bars[t] already includes step t, so use alpha_bars[t]":
-            ab_prev_true.sqrt() * x0 + (1 - ab_prev_true).sqrt() * noise,
+            alpha_bar_prev_true.sqrt() * x0 + (1 - alpha_bar_prev_true).sqrt() * noise,
         "ᾱ is one step off: you used ᾱ_{t+1}; code t is 0-indexed, so use alpha_bars[t]":
-            ab_next.sqrt() * x0 + (1 - ab_next).sqrt() * noise,
+            alpha_bar_next.sqrt() * x0 + (1 - alpha_bar_next).sqrt() * noise,
         "you used α_t = 1 − β_t, the factor of one step; the closed form needs ᾱ_t = "
         "alpha_bars[t], the product of α over every step up to t":
-            a.sqrt() * x0 + (1 - a).sqrt() * noise,
+            alpha_t.sqrt() * x0 + (1 - alpha_t).sqrt() * noise,
     }
     if s.kind != "linear" and T == 1000:
-        lin = _coef(make_schedule("linear", 1000).alpha_bars, t, d)
+        lin = at(make_schedule("linear", 1000).alpha_bars, t, x0)
         out["your ᾱ_t is the linear schedule's, not that of the schedule passed in: read it from "
             "schedule.alpha_bars"] = lin.sqrt() * x0 + (1 - lin).sqrt() * noise
     if torch.is_tensor(t) and t.ndim == 1 and x0.shape[0] == x0.shape[-1]:
@@ -98,8 +92,7 @@ def _compare(fn, x0, t, s: Schedule, noise, label: str) -> None:
             "(course_lib.diffusion.at(schedule.alpha_bars, t, x0) does it)"))
     if not bool(torch.isfinite(out).all()):
         raise LearnerError(CheckResult.fail(f"{label}: x_t contains NaN or infinite values"))
-    ab = _coef(s.alpha_bars, t, x0.ndim)
-    want = ab.sqrt() * x0.double() + (1 - ab).sqrt() * noise.double()
+    want = q_sample(x0.double(), t, s, noise.double())
     got = out.detach().double().cpu()
     if float((got - want).abs().max()) <= _ATOL:
         return

@@ -1,6 +1,6 @@
 """Self-checks for notebook 04 (reverse sampling): the DDPM step.
 
-The exercise: write ``ddpm_step(noise_pred, t, xt, schedule, noise)`` returning x_{t−1} with the
+The exercise: write ``ddpm_step(noise_pred, t, xt, schedule, z)`` returning x_{t−1} with the
 posterior variance σ_t² = β̃_t — the variance for which the seed computed ᾱ_{t−1} and never
 used it:
 
@@ -19,9 +19,9 @@ from ..diffusion.schedules import make_schedule
 from ._core import CheckResult, call_learner, checker
 
 
-def reference_ddpm_step(noise_pred, t, xt, schedule, noise):
+def reference_ddpm_step(noise_pred, t, xt, schedule, z):
     """The solution: one DDPM step with σ_t² = β̃_t (``schedule.posterior_variance``)."""
-    return ddpm_step(noise_pred, t, xt, schedule, variance="posterior", noise=noise)
+    return ddpm_step(noise_pred, t, xt, schedule, variance="posterior", z=z)
 
 
 def _case(seed: int = 0):
@@ -59,7 +59,7 @@ def _mean_diagnosis(out, xt, eps, t, s) -> str:
 
 @checker
 def check_ddpm_step(fn) -> CheckResult:
-    """Check a learner's ``ddpm_step(noise_pred, t, xt, schedule, noise) -> x_{t−1}`` (σ_t² = β̃_t)."""
+    """Check a learner's ``ddpm_step(noise_pred, t, xt, schedule, z) -> x_{t−1}`` (σ_t² = β̃_t)."""
     s = make_schedule("linear", 1000)
     xt, eps, z = _case()
     zero = torch.zeros_like(xt)

@@ -1,17 +1,23 @@
-"""Self-checks for the GAN exercises (notebook 01).
+"""Self-checks for the GAN exercises (notebooks 01 and 02).
 
 * :func:`check_discriminator_loss` – the learner writes L_D(discriminator, real, fake) = −V̂(D, G).
 * :func:`check_optimal_discriminator` – the learner writes D*(x) from two densities on a grid.
+* :func:`check_gan_step` – the learner writes one training step: D on the detached fakes with
+  real = 1 / fake = 0, then G through the updated D with "real" labels on its fakes.
 
-The references are :func:`solution_discriminator_loss` (built on ``course_lib.gan.value_function``)
-and ``course_lib.gan.optimal_discriminator``.
+The references are :func:`solution_discriminator_loss` (built on ``course_lib.gan.value_function``),
+``course_lib.gan.optimal_discriminator`` and ``course_lib.gan.train_step``.
 """
 
 from __future__ import annotations
 
+import copy
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ..gan.losses import discriminator_loss, generator_loss
 from ..gan.objective import gaussian_pdf, optimal_discriminator, uniform_pdf, value_function
 from ._core import CheckResult, LearnerError, call_learner, checker
 
@@ -44,15 +50,16 @@ def _as_scalar(result, name: str) -> torch.Tensor:
 
 
 def _gan_case(seed: int, n_real: int, n_fake: int):
+    """A tiny GAN on the plane (G: 3 → 2 linear, D: 2 → 8 → 1 logit), a real batch and z, all
+    drawn from ``seed`` without touching the global random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        generator = nn.Linear(3, 2)
+        discriminator = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
     gen = torch.Generator().manual_seed(seed)
-    torch_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    generator = nn.Linear(3, 2)
-    discriminator = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
-    torch.random.set_rng_state(torch_state)
     real = torch.randn(n_real, 2, generator=gen) + torch.tensor([1.0, -0.5])
-    fake = generator(2 * torch.randn(n_fake, 3, generator=gen))
-    return generator, discriminator, real, fake
+    z = 2 * torch.randn(n_fake, 3, generator=gen)
+    return generator, discriminator, real, z
 
 
 @checker
@@ -61,7 +68,8 @@ def check_discriminator_loss(fn) -> CheckResult:
     it must reach D's parameters and must **not** reach G's (``fake.detach()``)."""
     name = getattr(fn, "__name__", "your function")
     for seed, n_real, n_fake in ((0, 16, 16), (1, 24, 40)):
-        generator, discriminator, real, fake = _gan_case(seed, n_real, n_fake)
+        generator, discriminator, real, z = _gan_case(seed, n_real, n_fake)
+        fake = generator(z)
         with torch.no_grad():
             d_real = torch.sigmoid(discriminator(real))
             d_fake = torch.sigmoid(discriminator(fake))
@@ -153,3 +161,168 @@ def check_optimal_discriminator(fn) -> CheckResult:
             f"{name} gives D*({float(x[worst]):.2f}) = {float(got[worst]):.4f} but "
             f"p_data / (p_data + p_g) = {float(want[worst]):.4f} there")
     return CheckResult.ok(f"{name} computes D*(x) = p_data(x) / (p_data(x) + p_g(x)).")
+
+
+# ----------------------------------------------------------------------------- one training step
+
+STEP_LR = 0.2  # plain SGD, so that each update is exactly −lr · gradient and can be predicted
+
+
+class _RecordedSGD(torch.optim.SGD):
+    """SGD that notes each ``step()`` in a shared list of events."""
+
+    def __init__(self, params, name: str, events: list):
+        super().__init__(params, lr=STEP_LR)
+        self._name, self._events = name, events
+
+    def step(self, closure=None):
+        self._events.append(f"{self._name}.step")
+        return super().step(closure)
+
+
+def _flat(module: nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+def _flat_grads(module: nn.Module) -> torch.Tensor:
+    return torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad.detach()).flatten()
+                      for p in module.parameters()])
+
+
+def _sgd_from(module: nn.Module, loss: torch.Tensor) -> torch.Tensor:
+    """The parameters of ``module`` after one SGD step on ``loss``: θ − lr ∇θ loss."""
+    grads = torch.autograd.grad(loss, list(module.parameters()))
+    return _flat(module) - STEP_LR * torch.cat([g.flatten() for g in grads])
+
+
+def _as_number(value, what: str, name: str) -> float:
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return float(value.detach())
+    if isinstance(value, (int, float)):
+        return float(value)
+    raise LearnerError(CheckResult.fail(f"{name} should return {what} as a number (a scalar tensor), "
+                                        f"got {type(value).__name__}"))
+
+
+def _step_events(name: str, events: list, finished: bool = True) -> CheckResult | None:
+    """Judge the order of what the learner's step did: D's update, then G's; no gradient into G
+    before D's update. ``finished=False``: the step crashed, judge what happened before."""
+    steps = [e for e in events if e.endswith(".step")]
+    if "G.step" in steps and ("D.step" not in steps or steps.index("G.step") < steps.index("D.step")):
+        return CheckResult.fail(
+            f"{name} updates G before D: update D first (on the detached fakes), then G through the "
+            "updated D")
+    if "G.grad" in events[: events.index("D.step") if "D.step" in events else len(events)]:
+        return CheckResult.fail(
+            f"{name}'s discriminator loss sends gradients into the generator: in D's step pass "
+            "fake.detach() to the discriminator, so that training D does not change G")
+    if finished and (steps.count("D.step") != 1 or steps.count("G.step") != 1):
+        done = ", ".join(steps) or "neither"
+        return CheckResult.fail(f"{name} should call opt_d.step() once and then opt_g.step() once; "
+                                f"it called {done}")
+    return None
+
+
+def _judge(name: str, part: str, got: torch.Tensor, want: torch.Tensor, mistakes: list, leftover: torch.Tensor,
+           loss_text: str) -> CheckResult | None:
+    """Compare ``part``'s parameters after the learner's step with the right SGD step ``want``,
+    then with the parameters each typical mistake would give (``mistakes``: (params, what it does))."""
+    if torch.allclose(got, want, atol=1e-5):
+        return None
+    mistakes = [*mistakes, (want - STEP_LR * leftover,
+                            f"does not zero {part}'s gradients before {part}'s backward pass "
+                            f"(opt_{part.lower()}.zero_grad()), so gradients left from the previous "
+                            "backward pass are added to this update")]
+    for params, what in mistakes:
+        if torch.allclose(got, params, atol=1e-5):
+            return CheckResult.fail(f"{name} {what}")
+    return CheckResult.fail(
+        f"{name}'s update of {part} differs (by up to {float((got - want).abs().max()):.3g}) from one "
+        f"optimiser step on {loss_text}")
+
+
+def _judge_d(name, got, d_before, real, fake, leftover) -> CheckResult | None:
+    """D after the learner's step: one SGD step on L_D, or a typical mistake?"""
+    def after(loss_of):
+        d = copy.deepcopy(d_before)
+        return _sgd_from(d, loss_of(d(real), d(fake)))
+
+    swapped = (after(lambda r, f: discriminator_loss(f, r)),
+               "trains D with swapped labels: D must learn real → 1 and fake → 0 "
+               "(BCE(D(x), 1) + BCE(D(G(z)), 0))")
+    return _judge(name, "D", got, after(discriminator_loss), [swapped], leftover,
+                  "L_D = BCE(D(x), 1) + BCE(D(G(z)), 0), computed from D's logits")
+
+
+def _judge_g(name, got, g_before, d_after, z, leftover) -> CheckResult | None:
+    """G after the learner's step: one SGD step on the non-saturating loss through the updated
+    D, or a typical mistake?"""
+    def after(loss_of):
+        g = copy.deepcopy(g_before)
+        return _sgd_from(g, loss_of(d_after(g(z))))
+
+    mistakes = [
+        (after(lambda a: F.binary_cross_entropy_with_logits(a, torch.zeros_like(a))),
+         "trains G with fake labels (target 0), which teaches G to look fake: G's loss is "
+         "BCE(D(G(z)), 1), \"real\" labels on its fakes"),
+        (after(lambda a: generator_loss(a, "saturating")),
+         "trains G with the saturating loss log(1 − D(G(z))), whose gradient vanishes when D wins: "
+         "use \"real\" labels, −log D(G(z)) = BCE(D(G(z)), 1)"),
+    ]
+    return _judge(name, "G", got, after(generator_loss), mistakes, leftover,
+                  "L_G = BCE(D(G(z)), 1) through the updated D")
+
+
+@checker
+def check_gan_step(fn) -> CheckResult:
+    """Check ``fn(generator, discriminator, real, z, opt_g, opt_d) -> (d_loss, g_loss)``, one
+    training step, over two steps in a row of a tiny GAN with SGD: D is updated first, on
+    G(z) detached, with real = 1 and fake = 0; then G, through the updated D, with "real" labels
+    on its fakes (the non-saturating loss); each optimiser zeroes its gradients first; the
+    returned losses are L_D before D's update and L_G after it."""
+    name = getattr(fn, "__name__", "your function")
+    generator, discriminator, _, _ = _gan_case(2, 1, 1)
+    events: list[str] = []
+    opt_g = _RecordedSGD(generator.parameters(), "G", events)
+    opt_d = _RecordedSGD(discriminator.parameters(), "D", events)
+    for p in generator.parameters():
+        p.register_hook(lambda grad: events.append("G.grad"))
+    for round_seed in (3, 4):
+        _, _, real, z = _gan_case(round_seed, 16, 16)
+        events.clear()
+        g_before, d_before = copy.deepcopy(generator), copy.deepcopy(discriminator)
+        g_leftover, d_leftover = _flat_grads(generator), _flat_grads(discriminator)
+        try:
+            result = call_learner(fn, generator, discriminator, real, z, opt_g, opt_d)
+        except LearnerError as err:
+            if "modified by an inplace operation" in err.result.message:
+                return CheckResult.fail(
+                    f"{name} computes G's loss from D's output before D's update: after "
+                    "opt_d.step(), pass the fakes through the updated discriminator again")
+            verdict = _step_events(name, events, finished=False)
+            return err.result if verdict is None else verdict
+        verdict = _step_events(name, events)
+        if verdict is not None:
+            return verdict
+        with torch.no_grad():
+            fake = g_before(z)
+        for verdict in (_judge_d(name, _flat(discriminator), d_before, real, fake, d_leftover),
+                        _judge_g(name, _flat(generator), g_before, discriminator, z, g_leftover)):
+            if verdict is not None:  # a failed CheckResult is falsy: compare with None
+                return verdict
+        if not isinstance(result, (tuple, list)) or len(result) < 2:
+            return CheckResult.fail(f"{name} should return the two losses (d_loss, g_loss), "
+                                    f"got {type(result).__name__}")
+        d_loss, g_loss = _as_number(result[0], "d_loss", name), _as_number(result[1], "g_loss", name)
+        with torch.no_grad():
+            want_d = float(discriminator_loss(d_before(real), d_before(fake)))
+            want_g = float(generator_loss(discriminator(g_before(z))))
+        if not _close(d_loss, want_d):
+            return CheckResult.fail(f"{name} returned d_loss = {d_loss:.4f}, but L_D on this batch, "
+                                    f"before D's update, is {want_d:.4f}")
+        if not _close(g_loss, want_g):
+            return CheckResult.fail(f"{name} returned g_loss = {g_loss:.4f}, but L_G through the "
+                                    f"updated D is {want_g:.4f}")
+    return CheckResult.ok(
+        f"{name} updates D on detached fakes (real = 1, fake = 0), then G through the updated D "
+        "with \"real\" labels, and returns both losses.")

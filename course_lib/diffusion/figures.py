@@ -72,7 +72,7 @@ def plot_schedule_strips(image: torch.Tensor, ts=(0, 100, 250, 500, 750, 999), k
                          num_steps: int = 1000, seed: int = 0):
     """One image (1, C, H, W) in [−1, 1] noised with q_sample at each t in ``ts`` (columns) under
     each schedule kind (rows), with the same ε everywhere so only ᾱ_t differs."""
-    check_images("image", image)
+    check_images("image", image, pixel_range=True)
     if image.shape[0] != 1:
         raise ValueError(f"image must be a single image of shape (1, C, H, W), got {tuple(image.shape)}")
     kinds = _check_kinds(kinds)
@@ -107,8 +107,8 @@ def plot_chain_vs_closed_form(ts=(0, 10, 100, 300, 999), x0_value: float = 0.8,
     chain, closed = chain_and_closed_form(x0_value, ts, s, num_samples, generator=g)
     fig, axes = new_figure(1, len(ts), figsize=(2.9 * len(ts), 2.9), squeeze=False)
     for i, (ax, t) in enumerate(zip(axes[0], ts)):
-        ab = float(s.alpha_bars[t])
-        mean, sd = math.sqrt(ab) * x0_value, math.sqrt(1 - ab)
+        alpha_bar_t = float(s.alpha_bars[t])
+        mean, sd = math.sqrt(alpha_bar_t) * x0_value, math.sqrt(1 - alpha_bar_t)
         grid = np.linspace(mean - 4.5 * sd, mean + 4.5 * sd, 200)
         bins = np.linspace(grid[0], grid[-1], 50)
         ax.hist(chain[i].numpy(), bins=bins, density=True, alpha=0.45, color="tab:blue",
@@ -162,8 +162,8 @@ def plot_forward_explorer(t: int = 250, kind: str = "linear", beta_start: float 
         default_digits, default_photo = demo_images()
         digits = default_digits if digits is None else digits
         photo = default_photo if photo is None else photo
-    check_images("digits", digits)
-    check_images("photo", photo)
+    check_images("digits", digits, pixel_range=True)
+    check_images("photo", photo, pixel_range=True)
     note = ""
     if t > s.num_steps - 1:
         note = f" (t = {t} is past T − 1; showing t = {s.num_steps - 1})"
@@ -173,7 +173,7 @@ def plot_forward_explorer(t: int = 250, kind: str = "linear", beta_start: float 
     photo_noise = torch.randn(photo.shape, generator=g, dtype=photo.dtype)
     xt = q_sample(digits, t, s, digit_noise)
     photo_t = q_sample(photo, t, s, photo_noise)
-    ab = float(s.alpha_bars[t])
+    alpha_bar_t = float(s.alpha_bars[t])
     cross = snr_crossing_step(s)
 
     fig, axes = new_figure(2, 3, figsize=(13, 6.6), gridspec_kw={"height_ratios": [1.0, 1.0],
@@ -205,9 +205,9 @@ def plot_forward_explorer(t: int = 250, kind: str = "linear", beta_start: float 
     steps = np.arange(s.num_steps)
     ax_ab.plot(steps, s.alpha_bars.numpy(), color=KIND_COLORS[kind])
     ax_ab.axvline(t, color="k", lw=0.8)
-    ax_ab.plot(t, ab, "ko")
+    ax_ab.plot(t, alpha_bar_t, "ko")
     ax_ab.set(ylim=(-0.02, 1.02), xlabel="t (0-indexed)",
-              title=f"ᾱ_t = {ab:.3f}: {100 * ab:.1f} % of the signal's power left")
+              title=f"ᾱ_t = {alpha_bar_t:.3f}: {100 * alpha_bar_t:.1f} % of the signal's power left")
     ax_ab.title.set_fontsize(10)
 
     log_snr = s.log_snr.numpy()
@@ -224,7 +224,7 @@ def plot_forward_explorer(t: int = 250, kind: str = "linear", beta_start: float 
 
     bounds = "" if kind == "cosine" else f", β from {beta_start:.2g} to {beta_end:.2g}"
     fig.suptitle(f"{kind} schedule, T = {s.num_steps}{bounds}: t = {t}{note}; signal kept "
-                 f"√ᾱ_t = {math.sqrt(ab):.3f}, noise √(1−ᾱ_t) = {math.sqrt(1 - ab):.3f}", fontsize=11)
+                 f"√ᾱ_t = {math.sqrt(alpha_bar_t):.3f}, noise √(1−ᾱ_t) = {math.sqrt(1 - alpha_bar_t):.3f}", fontsize=11)
     return fig
 
 

@@ -23,23 +23,11 @@ from ..validation import check_float, check_images, check_int
 from .schedules import Schedule, at
 
 
-def _check_schedule(schedule) -> Schedule:
+def check_schedule(schedule, name: str = "schedule") -> Schedule:
+    """Raise naming ``name`` unless ``schedule`` is a :class:`Schedule` (a boundary check)."""
     if not isinstance(schedule, Schedule):
-        raise TypeError(
-            f"schedule must be a Schedule (see make_schedule), got {type(schedule).__name__}"
-        )
+        raise TypeError(f"{name} must be a Schedule (see make_schedule), got {type(schedule).__name__}")
     return schedule
-
-
-def _check_noise(noise, like: torch.Tensor, like_name: str) -> torch.Tensor:
-    if noise is None:
-        return torch.randn_like(like)
-    check_images("noise", noise)
-    if noise.shape != like.shape:
-        raise ValueError(
-            f"noise must have the shape of {like_name} {tuple(like.shape)}, got {tuple(noise.shape)}"
-        )
-    return noise
 
 
 def q_mean_variance(x0: torch.Tensor, t, schedule: Schedule) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,40 +36,37 @@ def q_mean_variance(x0: torch.Tensor, t, schedule: Schedule) -> tuple[torch.Tens
     ``x0``: (B, C, H, W); ``t``: an int or a (B,) tensor of 0-indexed timesteps. The mean has the
     shape of ``x0``; the variance is a 0-dim tensor (int ``t``) or (B, 1, 1, 1) (batched ``t``).
     """
-    check_images("x0", x0)
-    t = _check_schedule(schedule).check_t(t)
-    return at(schedule.alpha_bars.sqrt(), t, x0) * x0, at(1 - schedule.alpha_bars, t, x0)
+    alpha_bar_t = at(schedule.alpha_bars, t, x0)
+    return alpha_bar_t.sqrt() * x0, 1 - alpha_bar_t
 
 
 def q_sample(x0: torch.Tensor, t, schedule: Schedule, noise: torch.Tensor | None = None) -> torch.Tensor:
-    """Sample x_t ~ q(x_t | x_0) in one shot: x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε (DDPM eq. 4).
+    """Sample x_t ~ q(x_t | x_0) in one shot (DDPM eq. 4).
 
     ``x0``: (B, C, H, W); ``t``: an int (the same step for every image) or a (B,) integer tensor
-    (one 0-indexed step per image, as in training); ``noise``: ε of the shape of ``x0`` (drawn
-    if not given). Returns x_t with the shape, dtype and device of ``x0``.
+    (one 0-indexed step per image, as in training); ``noise``: ε ~ N(0, I), shaped like ``x0``
+    (drawn when not given).
     """
-    check_images("x0", x0)
-    t = _check_schedule(schedule).check_t(t)
-    noise = _check_noise(noise, x0, "x0")
+    if noise is None:
+        noise = torch.randn_like(x0)
     # √ᾱ_t and √(1−ᾱ_t) are taken in float64 before the cast to x0's dtype: 1 − ᾱ_t computed in
     # float32 would lose ~1e-4 of its value at t = 0, where ᾱ_0 = 0.9999.
-    signal = at(schedule.alpha_bars.sqrt(), t, x0)  # 0-dim, or (B, 1, 1, 1) for a batch of t
-    noise_scale = at((1 - schedule.alpha_bars).sqrt(), t, x0)
-    return signal * x0 + noise_scale * noise
+    signal = at(schedule.alpha_bars.sqrt(), t, x0)            # √ᾱ_t
+    noise_scale = at((1 - schedule.alpha_bars).sqrt(), t, x0)  # √(1 − ᾱ_t)
+    return signal * x0 + noise_scale * noise                   # x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε
 
 
 def q_step(x_prev: torch.Tensor, t, schedule: Schedule, noise: torch.Tensor | None = None) -> torch.Tensor:
-    """One step of the chain: x_t = √(1−β_t) x_{t−1} + √β_t ε (DDPM eq. 2).
+    """One step of the chain (DDPM eq. 2); at code ``t = 0`` the seed's x_1 from x_0.
 
-    At code ``t = 0`` this is the seed's example x_1 = √(1−β_1) x_0 + √β_1 ε. ``t`` is an int or a
-    (B,) tensor; ``noise`` as in :func:`q_sample`.
+    ``t`` is an int or a (B,) tensor; ``noise`` is ε ~ N(0, I), shaped like ``x_prev`` (drawn
+    when not given).
     """
-    check_images("x_prev", x_prev)
-    t = _check_schedule(schedule).check_t(t)
-    noise = _check_noise(noise, x_prev, "x_prev")
-    keep = at(schedule.alphas.sqrt(), t, x_prev)  # √(1−β_t), in float64 before the cast
-    noise_scale = at(schedule.betas.sqrt(), t, x_prev)
-    return keep * x_prev + noise_scale * noise
+    if noise is None:
+        noise = torch.randn_like(x_prev)
+    keep = at(schedule.alphas.sqrt(), t, x_prev)         # √(1 − β_t), in float64 before the cast
+    noise_scale = at(schedule.betas.sqrt(), t, x_prev)   # √β_t
+    return keep * x_prev + noise_scale * noise           # x_t = √(1−β_t) x_{t−1} + √β_t ε
 
 
 def q_sample_chain(x0: torch.Tensor, t: int, schedule: Schedule, generator=None) -> torch.Tensor:
@@ -90,7 +75,7 @@ def q_sample_chain(x0: torch.Tensor, t: int, schedule: Schedule, generator=None)
     ``generator``: an optional ``torch.Generator`` (on ``x0``'s device) for the step noises.
     """
     check_images("x0", x0)
-    t = int(_check_schedule(schedule).check_t(t))
+    t = check_schedule(schedule).check_t(t)
     x = x0
     for s in range(t + 1):
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
@@ -110,8 +95,8 @@ def chain_and_closed_form(
     """
     x0_value = check_float("x0_value", x0_value, -10.0, 10.0)
     num_samples = check_int("num_samples", num_samples, 2, 50_000_000)
-    _check_schedule(schedule)
-    ts = [int(schedule.check_t(t, name="ts")) for t in ts]
+    check_schedule(schedule)
+    ts = [schedule.check_t(t, name="ts") for t in ts]
     if not ts:
         raise ValueError("ts must name at least one timestep")
     x0 = torch.full((num_samples, 1, 1, 1), x0_value, dtype=torch.float64)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from ..validation import check_int, check_tensor
-from ..viz import image_grid, new_figure
+from ..train_loop import TrainRecord, running_mean
+from ..validation import check_images, check_instance, check_int
+from ..viz import image_grid, new_figure, to_unit
+from .forward import check_schedule
 from .samplers import Trajectory
 from .schedules import Schedule
 
@@ -20,6 +22,7 @@ def plot_sampler_variances(schedule: Schedule):
 
     They agree except near t = 0, where β̃_t → 0 (the last steps add almost no noise).
     """
+    check_schedule(schedule)
     fig, axes = new_figure(1, 2, figsize=(9, 3.2))
     t = torch.arange(schedule.num_steps)
     for ax, upto in zip(axes, (schedule.num_steps, 50)):
@@ -33,23 +36,19 @@ def plot_sampler_variances(schedule: Schedule):
     return fig
 
 
-def plot_loss_curve(losses, window: int = 50, title: str = "training loss"):
-    """The per-step loss (faint) and its running mean over ``window`` steps."""
-    losses = [float(v) for v in losses]
+def plot_loss_curve(record: TrainRecord, window: int = 50, title: str = "training loss"):
+    """The per-step loss of a training ``record`` (faint) and its running mean over ``window`` steps."""
+    check_instance("record", record, TrainRecord, hint="what train_diffusion returns")
+    losses = record.series("loss")
     if not losses:
-        raise ValueError("losses must hold at least one value")
+        raise ValueError("record holds no losses: train for at least one step")
     window = check_int("window", window, 1)
-    smooth, total = [], 0.0
-    for i, value in enumerate(losses):
-        total += value
-        if i >= window:
-            total -= losses[i - window]
-        smooth.append(total / min(i + 1, window))
+    smooth = running_mean(losses, min(window, len(losses)))
     fig, ax = new_figure(figsize=(6, 3))
     ax.plot(losses, alpha=0.3, lw=0.8, label="per step")
-    ax.plot(smooth, lw=2, label=f"mean of {window}")
+    ax.plot(smooth, lw=2, label=f"mean of {min(window, len(losses))}")
     ax.set_xlabel("training step")
-    ax.set_ylabel("‖ε − ε_θ‖² (per pixel)")
+    ax.set_ylabel("squared error per pixel")
     ax.set_yscale("log")
     ax.set_title(title)
     ax.legend(fontsize=8)
@@ -76,7 +75,7 @@ def plot_sample_grids(grids: dict, scores: dict | None = None, seconds: dict | N
         raise ValueError("grids must be a non-empty dict: title -> images (n, C, H, W)")
     fig, axes = new_figure(1, len(grids), figsize=(size * len(grids), size + 0.6), squeeze=False)
     for ax, (title, images) in zip(axes[0], grids.items()):
-        check_tensor(f"grids[{title!r}]", images, ndim=4)
+        check_images(f"grids[{title!r}]", images, pixel_range=True)
         ax.imshow(image_grid(images, nrow=nrow).permute(1, 2, 0).numpy(), interpolation="nearest")
         ax.set_axis_off()
         lines = [str(title)]
@@ -94,9 +93,7 @@ def plot_trajectory(trajectory: Trajectory, step: int | None = None, images: int
     ``step`` indexes the recorded steps (0 = pure noise, ``len(trajectory) − 1`` = the last);
     default the middle. Shows the first ``images`` samples.
     """
-    if not isinstance(trajectory, Trajectory):
-        raise TypeError(f"trajectory must be a Trajectory (sample(..., return_trajectory=True)), "
-                        f"got {type(trajectory).__name__}")
+    check_instance("trajectory", trajectory, Trajectory, hint="sample(..., return_trajectory=True)")
     k = len(trajectory) // 2 if step is None else check_int("step", step, 0, len(trajectory) - 1)
     count = check_int("images", images, 1)
     count = min(count, trajectory.xt.shape[1])
@@ -105,8 +102,7 @@ def plot_trajectory(trajectory: Trajectory, step: int | None = None, images: int
     for j in range(count):
         for row, (name, tensor) in enumerate((("x_t", trajectory.xt), ("x̂_0", trajectory.x0_pred))):
             ax = axes[row][j]
-            img = ((tensor[k, j, 0] + 1) / 2).clamp(0, 1)
-            ax.imshow(img.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.imshow(to_unit(tensor[k, j, 0]).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if j == 0:
@@ -118,8 +114,7 @@ def plot_trajectory(trajectory: Trajectory, step: int | None = None, images: int
 
 def plot_trajectory_strip(trajectory: Trajectory, columns: int = 8, image: int = 0):
     """One sample's whole run as two strips: x_t and x̂_0 at ``columns`` evenly spaced steps."""
-    if not isinstance(trajectory, Trajectory):
-        raise TypeError(f"trajectory must be a Trajectory, got {type(trajectory).__name__}")
+    check_instance("trajectory", trajectory, Trajectory, hint="sample(..., return_trajectory=True)")
     columns = check_int("columns", columns, 2)
     image = check_int("image", image, 0, trajectory.xt.shape[1] - 1)
     idx = torch.linspace(0, len(trajectory) - 1, min(columns, len(trajectory))).round().long().tolist()
@@ -127,7 +122,7 @@ def plot_trajectory_strip(trajectory: Trajectory, columns: int = 8, image: int =
     for j, k in enumerate(idx):
         for row, tensor in enumerate((trajectory.xt, trajectory.x0_pred)):
             ax = axes[row][j]
-            ax.imshow(((tensor[k, image, 0] + 1) / 2).clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1)
+            ax.imshow(to_unit(tensor[k, image, 0]).numpy(), cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([])
             ax.set_yticks([])
             if row == 0:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from numbers import Integral
 
 import torch
 
@@ -61,19 +60,22 @@ class Schedule:
         }
         return Schedule(**values)
 
-    def check_t(self, t, name: str = "t") -> torch.Tensor:
-        """Validate a timestep (int or integer tensor) against 0 … T−1; return a long tensor."""
+    def check_t(self, t, name: str = "t", batch: int | None = None):
+        """Check a timestep where it enters: an int in 0 … T−1 (returned as an int), or an integer
+        tensor of such values (returned as a long tensor; with ``batch``, of shape (batch,))."""
         hint = f"0-indexed timestep of a {self.num_steps}-step schedule"
-        if isinstance(t, torch.Tensor):
-            if t.is_floating_point() or t.dtype == torch.bool:
-                raise TypeError(f"{name} must hold integer timesteps, got dtype {t.dtype}")
-            if t.numel() and (int(t.min()) < 0 or int(t.max()) > self.num_steps - 1):
-                raise ValueError(
-                    f"{name} must be in [0, {self.num_steps - 1}] ({hint}), "
-                    f"got values from {int(t.min())} to {int(t.max())}"
-                )
-            return t.long()
-        return torch.tensor(check_int(name, t, 0, self.num_steps - 1, hint=hint))
+        if not isinstance(t, torch.Tensor):
+            return check_int(name, t, 0, self.num_steps - 1, hint=hint)
+        if t.is_floating_point() or t.dtype == torch.bool:
+            raise TypeError(f"{name} must hold integer timesteps, got dtype {t.dtype}")
+        if batch is not None and t.shape != (batch,):
+            raise ValueError(f"{name} must be an int or have shape (B,) with B = {batch}, got {tuple(t.shape)}")
+        if t.numel() and (int(t.min()) < 0 or int(t.max()) > self.num_steps - 1):
+            raise ValueError(
+                f"{name} must be in [0, {self.num_steps - 1}] ({hint}), "
+                f"got values from {int(t.min())} to {int(t.max())}"
+            )
+        return t.long()
 
     def __repr__(self) -> str:
         return (
@@ -192,28 +194,11 @@ def at(values: torch.Tensor, t, like: torch.Tensor) -> torch.Tensor:
     ``t`` is an int (one timestep for the whole batch: a 0-dim result) or a (B,) integer tensor
     (one timestep per image: a (B, 1, 1, 1) result). This is the fix for the seed's
     ``forward_diffusion``, whose coefficients ``alpha_bars[t]`` had shape (B,) and so lined up with
-    the *last* axis W of (B, C, H, W) instead of the batch axis.
+    the *last* axis W of (B, C, H, W) instead of the batch axis. Bare indexing: ``t`` is checked
+    where it enters (:meth:`Schedule.check_t`), not here.
     """
-    if isinstance(t, torch.Tensor):
-        if t.is_floating_point() or t.dtype == torch.bool:
-            raise TypeError(f"t must hold integer timesteps, got dtype {t.dtype}")
-    elif isinstance(t, bool) or not isinstance(t, Integral):
-        raise TypeError(f"t must be an int or an integer tensor of shape (B,), got {t!r}")
-    t = torch.as_tensor(t, device=values.device).long()
-    n = values.shape[0]
-    if t.numel() and (int(t.min()) < 0 or int(t.max()) > n - 1):
-        raise ValueError(
-            f"t must be in [0, {n - 1}] (0-indexed timestep of a {n}-step schedule), "
-            f"got values from {int(t.min())} to {int(t.max())}"
-        )
     picked = values[t].to(device=like.device, dtype=like.dtype)
-    if picked.ndim == 0:
-        return picked
-    if picked.ndim != 1 or picked.shape[0] != like.shape[0]:
-        raise ValueError(
-            f"t must be an int or have shape (B,) with B = {like.shape[0]}, got shape {tuple(t.shape)}"
-        )
-    return picked.reshape(-1, *([1] * (like.ndim - 1)))
+    return picked if picked.ndim == 0 else picked.reshape(-1, *([1] * (like.ndim - 1)))
 
 
 def snr_crossing_step(schedule: Schedule, level: float = 1.0) -> int | None:

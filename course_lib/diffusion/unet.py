@@ -2,9 +2,10 @@
 
 What the seed's ``class UNet(nn.Module): pass`` should have been: an encoder–decoder with skip
 connections, told *which* timestep it is denoising through a sinusoidal time embedding
-(Vaswani et al. 2017, as used by DDPM, Ho et al. 2020, appendix B):
+(Vaswani et al. 2017, as used by DDPM, Ho et al. 2020, appendix B) — the d/2 sines, then the
+d/2 cosines, concatenated:
 
-    emb(t)_{2i}   = sin(t · ω_i),   emb(t)_{2i+1} = cos(t · ω_i),   ω_i = 10000^{−i/(d/2)},
+    emb(t) = [sin(t ω_0), …, sin(t ω_{d/2−1}), cos(t ω_0), …, cos(t ω_{d/2−1})],  ω_i = 10000^{−i/(d/2)},
 
 followed by a small MLP; every residual block adds a projection of it to its feature maps. With
 ``num_classes`` set, a learned label embedding is added to the time embedding; label index
@@ -15,40 +16,38 @@ convolution (``pixel_unshuffle``) and unfolds it at the end: a 28×28 digit beco
 every layer is 4× cheaper — on a laptop CPU this buys about four times more training steps in
 the same minutes (see ``benchmarks/bench_diffusion.py``).
 
-The module also holds the exponential moving average of weights (:class:`EMA`): sampling uses
-θ_EMA ← d·θ_EMA + (1 − d)·θ, a smoothed copy of the weights that gives cleaner samples than the
-last training step.
+A denoiser carries the noise schedule it is trained and sampled with (``model.schedule``, built
+from the ``schedule`` config), so a loaded model samples correctly without being told which.
+``UNet()`` with no arguments is the model the course trains in notebook 04 (0.64 M parameters,
+v objective, cosine schedule); the shipped checkpoints are wider (their manifest records it).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..validation import check_choice, check_float, check_int, check_tensor
+from ..validation import check_choice, check_float, check_int
+from .schedules import make_schedule
 
 PREDICTIONS = ("epsilon", "v")
+#: The schedule the course trains its denoisers with (notebook 04 explains why cosine).
+DEFAULT_SCHEDULE = {"kind": "cosine", "num_steps": 1000}
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     """Sinusoidal embedding of timesteps: (B,) → (B, dim).
 
-    emb(t) = [sin(t ω_0), …, sin(t ω_{d/2−1}), cos(t ω_0), …, cos(t ω_{d/2−1})] with
-    ω_i = max_period^{−i/(d/2)}: fast-turning sines tell nearby steps apart, slow ones tell early
-    from late.
+    The sines of all frequencies, then the cosines (concatenated, not interleaved); ``dim`` even.
+    Fast-turning sines tell nearby steps apart, slow ones tell early from late.
     """
-    check_tensor("t", t, ndim=1)
-    dim = check_int("dim", dim, 2)
-    if dim % 2:
-        raise ValueError(f"dim must be even, got {dim}")
     half = dim // 2
-    omega = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    angles = t.float()[:, None] * omega[None, :]
-    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+    omega = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device) / half)  # ω_i = P^{−i/(d/2)}
+    angles = t.float()[:, None] * omega[None, :]                                           # t ω_i
+    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)                        # [sin, cos]
 
 
 def _norm(channels: int) -> nn.GroupNorm:
@@ -101,7 +100,9 @@ class UNet(nn.Module):
     ``attention_levels``. ``patch`` folds patch×patch pixels into channels first (see the module
     docstring). ``prediction`` records what the output means: ``"epsilon"`` (the noise ε, DDPM's
     parameterisation) or ``"v"`` (v = √ᾱ_t ε − √(1−ᾱ_t) x_0, Salimans & Ho 2022); samplers
-    convert with :func:`course_lib.diffusion.reverse.model_noise`.
+    convert with :func:`course_lib.diffusion.reverse.predictions`. ``schedule``: the
+    :func:`~course_lib.diffusion.schedules.make_schedule` arguments of the noise schedule the
+    model is trained and sampled with (default :data:`DEFAULT_SCHEDULE`), kept as ``model.schedule``.
 
     ``forward(xt, t, labels=None)``: ``t`` an int or a (B,) integer tensor; ``labels`` a (B,)
     tensor of class indices in [0, num_classes], where ``num_classes`` (= :attr:`null_label`)
@@ -112,14 +113,15 @@ class UNet(nn.Module):
         self,
         in_channels: int = 1,
         base_channels: int = 32,
-        channel_mults: tuple[int, ...] = (1, 2, 2),
+        channel_mults: tuple[int, ...] = (1, 2),
         num_res_blocks: int = 1,
         attention_levels: tuple[int, ...] = (),
         num_classes: int | None = None,
-        patch: int = 1,
+        patch: int = 2,
         dropout: float = 0.0,
-        prediction: str = "epsilon",
+        prediction: str = "v",
         image_size: int = 28,
+        schedule: dict | None = None,
     ):
         super().__init__()
         in_channels = check_int("in_channels", in_channels, 1)
@@ -139,6 +141,7 @@ class UNet(nn.Module):
         dropout = check_float("dropout", dropout, 0.0, 1.0, high_open=True)
         check_choice("prediction", prediction, PREDICTIONS)
         image_size = check_int("image_size", image_size, 4)
+        schedule = dict(DEFAULT_SCHEDULE if schedule is None else schedule)
         inner = image_size // patch
         if image_size % patch or inner % (2 ** (len(channel_mults) - 1)):
             raise ValueError(
@@ -157,6 +160,8 @@ class UNet(nn.Module):
             prediction=prediction,
             image_size=image_size,
         )
+        self.schedule_config = schedule
+        self.schedule = make_schedule(**schedule)
         self.in_channels, self.patch, self.prediction = in_channels, patch, prediction
         self.num_classes, self.image_size = num_classes, image_size
         emb_dim = 4 * base_channels
@@ -203,6 +208,10 @@ class UNet(nn.Module):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
+    def full_config(self) -> dict:
+        """``{"model": …, "schedule": …}``: what :func:`build_unet` needs to rebuild this model."""
+        return {"model": dict(self.config), "schedule": dict(self.schedule_config)}
+
     @property
     def null_label(self) -> int:
         """The label index that means "no label" (∅), used for classifier-free guidance."""
@@ -220,32 +229,9 @@ class UNet(nn.Module):
         return emb
 
     def forward(self, xt: torch.Tensor, t, labels: torch.Tensor | None = None) -> torch.Tensor:
-        if not isinstance(xt, torch.Tensor) or xt.ndim != 4:
-            raise ValueError(f"xt must be a (B, C, H, W) tensor, got {getattr(xt, 'shape', type(xt))}")
-        b, c, h, w = xt.shape
-        if c != self.in_channels or h != self.image_size or w != self.image_size:
-            raise ValueError(
-                f"xt must have shape (B, {self.in_channels}, {self.image_size}, {self.image_size}), "
-                f"got {tuple(xt.shape)}"
-            )
+        """f_θ(x_t, t [, c]) for x_t (B, C, H, W); ``t`` an int or (B,); ``labels`` (B,) or None."""
         t = torch.as_tensor(t, device=xt.device)
-        if t.is_floating_point():
-            raise TypeError(f"t must hold integer timesteps, got dtype {t.dtype}")
-        t = t.long().expand(b) if t.ndim == 0 else t.long()
-        if t.shape != (b,):
-            raise ValueError(f"t must be an int or have shape (B,) with B = {b}, got {tuple(t.shape)}")
-        if labels is not None:
-            if self.label_emb is None:
-                raise ValueError("labels were given but this UNet is unconditional (num_classes=None)")
-            labels = torch.as_tensor(labels, device=xt.device).long()
-            labels = labels.expand(b) if labels.ndim == 0 else labels
-            if labels.shape != (b,):
-                raise ValueError(f"labels must have shape (B,) with B = {b}, got {tuple(labels.shape)}")
-            if int(labels.min()) < 0 or int(labels.max()) > self.num_classes:
-                raise ValueError(
-                    f"labels must be in [0, {self.num_classes}] ({self.num_classes} = null label ∅), "
-                    f"got values from {int(labels.min())} to {int(labels.max())}"
-                )
+        t = t.expand(xt.shape[0]) if t.ndim == 0 else t
         emb = self.embed(t, labels)
         x = F.pixel_unshuffle(xt, self.patch) if self.patch > 1 else xt
         x = self.stem(x)
@@ -267,10 +253,13 @@ class UNet(nn.Module):
 
 
 def build_unet(config: dict) -> UNet:
-    """Rebuild a :class:`UNet` from its ``config`` dict (as stored in a checkpoint's manifest record)."""
+    """Rebuild a :class:`UNet` from a config: ``{"model": {...}, "schedule": {...}}`` as stored in a
+    checkpoint's manifest record (see :meth:`UNet.full_config`), or the flat UNet arguments."""
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dict of UNet arguments, got {type(config).__name__}")
-    args = dict(config)
+    args = dict(config.get("model", config))
+    if "schedule" in config:
+        args["schedule"] = config["schedule"]
     for key in ("channel_mults", "attention_levels"):
         if key in args:
             args[key] = tuple(args[key])
@@ -280,40 +269,3 @@ def build_unet(config: dict) -> UNet:
 def count_parameters(model: nn.Module) -> int:
     """The number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-class EMA:
-    """Exponential moving average of a model's weights: θ_EMA ← d·θ_EMA + (1 − d)·θ.
-
-    ``decay`` is d. Early in training the average would remember the random initial weights for
-    ~1/(1 − d) steps, so the effective decay warms up as min(d, (1 + n)/(10 + n)) after n updates
-    (as in TensorFlow's ExponentialMovingAverage). ``ema.model`` is the averaged copy; buffers
-    are copied as they are.
-    """
-
-    def __init__(self, model: nn.Module, decay: float = 0.999):
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        self.decay = check_float("decay", decay, 0.0, 1.0, high_open=True)
-        self.model = copy.deepcopy(model).eval()
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-        self.num_updates = 0
-
-    def current_decay(self) -> float:
-        """The decay used at the next update: min(d, (1 + n)/(10 + n))."""
-        n = self.num_updates
-        return min(self.decay, (1 + n) / (10 + n))
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """One step of θ_EMA ← d·θ_EMA + (1 − d)·θ."""
-        d = self.current_decay()
-        ema_params = list(self.model.parameters())
-        params = list(model.parameters())
-        if len(ema_params) != len(params):
-            raise ValueError("model does not have the same parameters as the averaged copy")
-        torch._foreach_lerp_(ema_params, [p.detach() for p in params], 1.0 - d)
-        for eb, b in zip(self.model.buffers(), model.buffers()):
-            eb.copy_(b)
-        self.num_updates += 1

@@ -2,8 +2,8 @@
 
 * :mod:`.objective` – V(D, G), D*, JSD and C(G) on 1-D densities;
 * :mod:`.losses` – discriminator and generator losses on D's logits;
-* :mod:`.models` – the seed's MLP pair and a DCGAN pair for 28×28 digits;
-* :mod:`.training` – one alternating step and a training loop with progress and history;
+* :mod:`.models` – the source's MLP pair (and 2-D toy variants) and a DCGAN pair for 28×28 digits;
+* :mod:`.training` – one alternating step, ``train_gan`` (→ ``TrainRecord``), ``generate`` and latent walks;
 * :mod:`.modes` – mode coverage on 2-D mixtures (ring of 8 Gaussians);
 * :mod:`.diagnostics` – how steep a discriminator is (spectral normalisation);
 * :mod:`.plots` – the notebooks' figures.
@@ -25,7 +25,6 @@ from .models import (
     MLPDiscriminator,
     MLPGenerator,
     dcgan_init,
-    sample_z,
 )
 from .modes import ModeCoverage, mode_coverage
 from .objective import (
@@ -50,12 +49,13 @@ from .plots import (
     plot_discriminator_perturbations,
     plot_generator_gradients,
     plot_history_comparison,
+    plot_latent_walk,
     plot_loss_curves,
     plot_objective,
     plot_snapshots,
     plot_toy_snapshots,
 )
-from .training import History, generate, make_optimizers, train_gan, train_step
+from .training import HISTORY_KEYS, generate, interpolate_z, latent_walk, train_gan, train_step
 
 __all__ = [
     "DATA_DENSITIES",
@@ -63,7 +63,7 @@ __all__ = [
     "DCGANGenerator",
     "EQUILIBRIUM_LOSSES",
     "GENERATOR_LOSSES",
-    "History",
+    "HISTORY_KEYS",
     "LOG4",
     "MLPDiscriminator",
     "MLPGenerator",
@@ -80,11 +80,12 @@ __all__ = [
     "generator_loss_saturating",
     "input_gradient_norm",
     "integrate",
+    "interpolate_z",
     "jensen_shannon",
     "kl_divergence",
+    "latent_walk",
     "layer_spectral_norms",
     "lipschitz_bound",
-    "make_optimizers",
     "mixture_pdf",
     "mode_coverage",
     "optimal_discriminator",
@@ -92,12 +93,12 @@ __all__ = [
     "plot_discriminator_perturbations",
     "plot_generator_gradients",
     "plot_history_comparison",
+    "plot_latent_walk",
     "plot_loss_curves",
     "plot_objective",
     "plot_snapshots",
     "plot_toy_snapshots",
     "random_logit_perturbation",
-    "sample_z",
     "train_gan",
     "train_step",
     "training_criterion",

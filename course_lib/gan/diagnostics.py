@@ -12,7 +12,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..validation import check_tensor
+from ..device import model_device
+from ..validation import check_module
+from .training import _check_samples
 
 
 def input_gradient_norm(discriminator: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -21,7 +23,12 @@ def input_gradient_norm(discriminator: nn.Module, x: torch.Tensor) -> torch.Tens
     Runs D in evaluation mode (restored afterwards); with ``pack`` > 1 the gradient of each
     packed group's logit is measured with respect to all of its samples together.
     """
-    check_tensor("x", x, floating=True)
+    check_module("discriminator", discriminator)
+    _check_samples("x", x)
+    pack = getattr(discriminator, "pack", 1)
+    if x.shape[0] % pack:
+        raise ValueError(f"x must hold a multiple of the discriminator's pack={pack} samples, got {x.shape[0]}")
+    x = x.to(model_device(discriminator))
     was_training = discriminator.training
     discriminator.eval()
     try:
@@ -30,13 +37,13 @@ def input_gradient_norm(discriminator: nn.Module, x: torch.Tensor) -> torch.Tens
         (grad,) = torch.autograd.grad(logits.sum(), x)
     finally:
         discriminator.train(was_training)
-    pack = logits.shape[0]
-    return grad.reshape(pack, -1).norm(dim=1)
+    return grad.reshape(logits.shape[0], -1).norm(dim=1).cpu()
 
 
 def layer_spectral_norms(module: nn.Module) -> list[float]:
     """σ(W) = the largest singular value of every linear/conv weight, in order (for convolutions,
     of the weight reshaped to (out_channels, in_channels · k · k), the usual SN estimate)."""
+    check_module("module", module)
     norms = []
     for layer in module.modules():
         if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):

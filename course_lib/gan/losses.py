@@ -8,6 +8,9 @@ With logits every log is computed stably: log D = log σ(a) = −softplus(−a) 
 log(1 − D) = log σ(−a) = −softplus(a). This is exactly ``nn.BCEWithLogitsLoss``: the
 discriminator's loss is BCE with target 1 on real and 0 on fake samples, and the non-saturating
 generator loss is BCE with target 1 ("real" labels) on fake samples.
+
+The functions are bare math: their callers check the arguments (``train_gan``, the figures, the
+self-checks).
 """
 
 from __future__ import annotations
@@ -17,8 +20,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..validation import check_choice, check_float, check_tensor
-
 GENERATOR_LOSSES = ("non_saturating", "saturating")
 
 #: The losses when D(x) = D(G(z)) = 1/2 for every sample (G matches the data and D is reduced to a
@@ -27,62 +28,39 @@ EQUILIBRIUM_LOSSES = {"d_loss": 2 * math.log(2.0), "g_loss": math.log(2.0)}
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
-    """L_D = −[(1/m) Σ log D(x_i) + (1/n) Σ log(1 − D(G(z_j)))] = −V̂(D, G).
+    """L_D = −[(1/m) Σ log D(x_i) + (1/n) Σ log(1 − D(G(z_j)))] = −V̂(D, G), from D's logits.
 
-    ``real_logits`` are D's logits on real samples, ``fake_logits`` on generated ones (computed
-    from ``fake.detach()`` so this loss does not reach G). One-sided label smoothing
-    (Salimans et al. 2016) with s = ``label_smoothing`` uses the target 1 − s for real samples:
-    the real term becomes −[(1 − s) log D(x) + s log(1 − D(x))]; fake targets stay 0.
+    With one-sided label smoothing s (Salimans et al. 2016) the real target is 1 − s: the real term
+    becomes −[(1 − s) log D(x) + s log(1 − D(x))]; fake targets stay 0.
     """
-    check_tensor("real_logits", real_logits, floating=True)
-    check_tensor("fake_logits", fake_logits, floating=True)
-    s = check_float("label_smoothing", label_smoothing, 0.0, 0.5, high_open=True)
-    real_target = torch.full_like(real_logits, 1.0 - s)
-    real_term = F.binary_cross_entropy_with_logits(real_logits, real_target)
+    real_term = F.binary_cross_entropy_with_logits(real_logits, torch.full_like(real_logits, 1.0 - label_smoothing))
     fake_term = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
-    return real_term + fake_term
+    return real_term + fake_term          # −[(1−s) log D(x) + s log(1−D(x))] − log(1 − D(G(z)))
 
 
 def generator_loss_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
-    """L_G = (1/n) Σ log(1 − D(G(z_j))) = mean log σ(−a): G minimises V directly (eq. 1).
-
-    Its gradient with respect to the logit a is −σ(a) = −D(G(z)), which vanishes as D(G(z)) → 0,
-    that is exactly when D confidently rejects the samples early in training.
-    """
-    check_tensor("fake_logits", fake_logits, floating=True)
-    return F.logsigmoid(-fake_logits).mean()
+    """L_G = (1/n) Σ log(1 − D(G(z_j))): G minimises V directly (eq. 1). Its gradient with
+    respect to the logit is −σ(a) = −D(G(z)), which vanishes when D confidently rejects the fakes."""
+    return F.logsigmoid(-fake_logits).mean()                  # log(1 − σ(a)) = log σ(−a)
 
 
 def generator_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
-    """L_G = −(1/n) Σ log D(G(z_j)) = BCE(a, target 1): G is trained with "real" labels.
-
-    Same fixed point as the saturating loss, but its gradient with respect to the logit is
-    −(1 − D(G(z))), which tends to −1 (not 0) as D(G(z)) → 0.
-    """
-    check_tensor("fake_logits", fake_logits, floating=True)
-    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    """L_G = −(1/n) Σ log D(G(z_j)) = BCE(a, target 1): G is trained with "real" labels. Same fixed
+    point as the saturating loss, but its gradient −(1 − D(G(z))) tends to −1 as D(G(z)) → 0."""
+    return -F.logsigmoid(fake_logits).mean()                  # −log σ(a)
 
 
 def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
     """The generator's loss of the given ``kind``: ``"non_saturating"`` (default) or ``"saturating"``."""
-    check_choice("kind", kind, GENERATOR_LOSSES)
     if kind == "saturating":
         return generator_loss_saturating(fake_logits)
     return generator_loss_non_saturating(fake_logits)
 
 
 def generator_loss_gradient(d_fake: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
-    """∂L_G/∂a for one sample with D(G(z)) = ``d_fake``, where a = logit D(G(z)), by autograd.
-
-    Closed forms (to compare with): saturating −D(G(z)), non-saturating −(1 − D(G(z))).
-    ``d_fake`` holds values in (0, 1); the result has its shape.
-    """
-    check_tensor("d_fake", d_fake, floating=True)
-    if bool((d_fake <= 0).any()) or bool((d_fake >= 1).any()):
-        raise ValueError("d_fake must hold probabilities strictly between 0 and 1")
-    check_choice("kind", kind, GENERATOR_LOSSES)
-    a = (torch.log(d_fake) - torch.log1p(-d_fake)).detach().requires_grad_(True)
-    # sum of per-sample losses, so each entry of the gradient is one sample's ∂L/∂a
-    loss = generator_loss(a.reshape(-1), kind) * a.numel()
+    """∂L_G/∂a for each sample with D(G(z)) = ``d_fake`` ∈ (0, 1), where a = logit D(G(z)), by
+    autograd. Closed forms to compare with: saturating −D(G(z)), non-saturating −(1 − D(G(z)))."""
+    a = torch.logit(d_fake).detach().requires_grad_(True)     # a = log D − log(1 − D)
+    loss = generator_loss(a.reshape(-1), kind) * a.numel()    # a sum: one sample's ∂L/∂a per entry
     (grad,) = torch.autograd.grad(loss, a)
     return grad

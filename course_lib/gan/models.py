@@ -1,11 +1,23 @@
-"""Generators and discriminators (notebook 02). Every discriminator returns a **logit** a of shape
-(B, 1), with D(x) = σ(a) (CONVENTIONS); the losses use ``BCEWithLogitsLoss``.
+"""Generators and discriminators (notebook 02).
 
-* :class:`MLPGenerator` / :class:`MLPDiscriminator` – the seed's fully connected pair for MNIST
-  (100 → 256 → 512 → 784, Tanh; 784 → 512 → 256 → 1 with LeakyReLU(0.2)), also used with other
-  sizes for the 2-D toy data.
+* :class:`MLPGenerator` / :class:`MLPDiscriminator` – by default exactly the fully connected pair
+  of the course's source document (MNIST, 28×28 = 784 pixels):
+
+  - G: Linear(100, 128) – LeakyReLU(0.2) – Linear(128, 256) – BatchNorm1d(256) – LeakyReLU(0.2)
+    – Linear(256, 512) – BatchNorm1d(512) – LeakyReLU(0.2) – Linear(512, 784) – Tanh;
+  - D: Linear(784, 512) – LeakyReLU(0.2) – Linear(512, 256) – LeakyReLU(0.2) – Linear(256, 1)
+    – Sigmoid.
+
+  The source's G returns flat 784-vectors; ours shows the same 784 numbers as (B, 1, 28, 28)
+  images (CONVENTIONS), and D flattens its input. The course's D returns the **logit** a, with
+  D(x) = σ(a), and the losses use ``BCEWithLogitsLoss``; ``sigmoid_output=True`` gives the
+  source's probabilities instead, for ``BCELoss`` (the same loss, computed less stably).
+  Other sizes, ReLU instead of LeakyReLU and no batch norm give the 2-D toy GANs.
 * :class:`DCGANGenerator` / :class:`DCGANDiscriminator` – convolutional pair in the style of the
   PyTorch DCGAN tutorial (Radford et al. 2016), sized for 28×28 digits.
+
+The constructors check their arguments; ``forward`` is bare (it runs at every training step):
+inputs are checked where a notebook calls in (``train_gan``, ``generate``, the diagnostics).
 """
 
 from __future__ import annotations
@@ -16,7 +28,9 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
-from ..validation import check_choice, check_int, check_tensor
+from ..validation import check_choice, check_int
+
+ACTIVATIONS = {"leaky_relu": lambda: nn.LeakyReLU(0.2), "relu": nn.ReLU}
 
 
 def _sn(layer: nn.Module, use: bool, init=None) -> nn.Module:
@@ -27,34 +41,33 @@ def _sn(layer: nn.Module, use: bool, init=None) -> nn.Module:
     return _spectral_norm(layer) if use else layer
 
 
-def sample_z(n: int, latent_dim: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
-    """z ~ N(0, I): ``n`` latent vectors, shape (n, latent_dim)."""
-    n = check_int("n", n, 1)
-    latent_dim = check_int("latent_dim", latent_dim, 1)
-    return torch.randn(n, latent_dim, generator=generator, device=device)
-
-
-def _check_z(z: torch.Tensor, latent_dim: int) -> None:
-    check_tensor("z", z, shape=(None, latent_dim), floating=True)
+def _sizes(name: str, values) -> tuple[int, ...]:
+    return tuple(check_int(f"{name}[{i}]", v, 1) for i, v in enumerate(values))
 
 
 class MLPGenerator(nn.Module):
-    """G: z (B, latent_dim) → samples (B, *out_shape). The seed's MNIST generator by default:
-    Linear(100, 256)–ReLU–Linear(256, 512)–ReLU–Linear(512, 784)–Tanh, reshaped to (B, 1, 28, 28).
+    """G: z (B, latent_dim) → samples (B, *out_shape). The source's MNIST generator by default
+    (see the module docstring): hidden widths 128, 256, 512, LeakyReLU(0.2), BatchNorm1d after
+    every hidden linear layer but the first, Tanh output, shown as (B, 1, 28, 28).
 
-    ``out_activation="tanh"`` keeps outputs in [−1, 1] (images); ``None`` leaves them unbounded
-    (2-D toy data).
+    ``activation`` ``"leaky_relu"`` (slope 0.2) or ``"relu"``; ``batch_norm=False`` drops the
+    batch norms; ``out_activation=None`` leaves the output unbounded (2-D toy data).
     """
 
-    def __init__(self, latent_dim: int = 100, hidden=(256, 512), out_shape=(1, 28, 28), out_activation: str | None = "tanh"):
+    def __init__(self, latent_dim: int = 100, hidden=(128, 256, 512), out_shape=(1, 28, 28),
+                 out_activation: str | None = "tanh", activation: str = "leaky_relu", batch_norm: bool = True):
         super().__init__()
         self.latent_dim = check_int("latent_dim", latent_dim, 1)
-        hidden = [check_int("hidden[i]", h, 1) for h in hidden]
-        self.out_shape = tuple(check_int("out_shape[i]", s, 1) for s in out_shape)
+        hidden = _sizes("hidden", hidden)
+        self.out_shape = _sizes("out_shape", out_shape)
         check_choice("out_activation", out_activation, ("tanh", None))
+        check_choice("activation", activation, ACTIVATIONS)
         layers, width = [], self.latent_dim
-        for h in hidden:
-            layers += [nn.Linear(width, h), nn.ReLU()]
+        for i, h in enumerate(hidden):
+            layers.append(nn.Linear(width, h))
+            if batch_norm and i > 0:  # the source normalises the 2nd and 3rd hidden layers only
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(ACTIVATIONS[activation]())
             width = h
         layers.append(nn.Linear(width, math.prod(self.out_shape)))
         if out_activation == "tanh":
@@ -62,36 +75,39 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        _check_z(z, self.latent_dim)
         return self.net(z).view(z.shape[0], *self.out_shape)
 
 
 class MLPDiscriminator(nn.Module):
-    """D: samples (B, *in_shape) → logits (B / pack, 1). The seed's MNIST discriminator by default:
-    Linear(784, 512)–LeakyReLU(0.2)–Linear(512, 256)–LeakyReLU(0.2)–Linear(256, 1), **without**
-    the seed's final Sigmoid (D(x) = σ(logit) is applied inside the loss).
+    """D: samples (B, *in_shape) → logits (B / pack, 1). The source's MNIST discriminator by
+    default: Linear(784, 512)–LeakyReLU(0.2)–Linear(512, 256)–LeakyReLU(0.2)–Linear(256, 1).
+
+    ``sigmoid_output=True`` ends it with the source's ``Sigmoid``: it then returns D(x) = σ(a),
+    probabilities for ``BCELoss``, and :func:`~course_lib.gan.train_gan` refuses it (the course
+    trains on logits with ``BCEWithLogitsLoss``: the same loss, stable where σ(a) rounds to 0 or 1).
 
     ``pack`` > 1 is PacGAN (Lin et al. 2018): D judges ``pack`` samples at once, concatenated, so
     a generator that puts all its samples on one mode is easy to spot. The batch size must be a
     multiple of ``pack``. ``spectral_norm=True`` normalises every linear layer.
     """
 
-    def __init__(self, in_shape=(1, 28, 28), hidden=(512, 256), pack: int = 1, spectral_norm: bool = False):
+    def __init__(self, in_shape=(1, 28, 28), hidden=(512, 256), pack: int = 1, spectral_norm: bool = False,
+                 sigmoid_output: bool = False):
         super().__init__()
-        self.in_shape = tuple(check_int("in_shape[i]", s, 1) for s in in_shape)
-        hidden = [check_int("hidden[i]", h, 1) for h in hidden]
+        self.in_shape = _sizes("in_shape", in_shape)
+        hidden = _sizes("hidden", hidden)
         self.pack = check_int("pack", pack, 1)
+        self.sigmoid_output = bool(sigmoid_output)
         layers, width = [], math.prod(self.in_shape) * self.pack
         for h in hidden:
             layers += [_sn(nn.Linear(width, h), spectral_norm), nn.LeakyReLU(0.2)]
             width = h
         layers.append(_sn(nn.Linear(width, 1), spectral_norm))
+        if self.sigmoid_output:
+            layers.append(nn.Sigmoid())
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, shape=(None, *self.in_shape), floating=True)
-        if x.shape[0] % self.pack:
-            raise ValueError(f"the batch size must be a multiple of pack={self.pack}, got {x.shape[0]}")
         return self.net(x.reshape(x.shape[0] // self.pack, -1))
 
 
@@ -130,7 +146,6 @@ class DCGANGenerator(nn.Module):
         self.apply(dcgan_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        _check_z(z, self.latent_dim)
         return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
 
 
@@ -145,6 +160,7 @@ class DCGANDiscriminator(nn.Module):
     def __init__(self, width: int = 32, spectral_norm: bool = False):
         super().__init__()
         self.width = w = check_int("width", width, 1)
+        self.in_shape = (1, 28, 28)
         sn = bool(spectral_norm)
         norm = nn.Identity() if sn else nn.BatchNorm2d(2 * w)
         dcgan_init(norm)
@@ -158,5 +174,4 @@ class DCGANDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_tensor("x", x, shape=(None, 1, 28, 28), floating=True)
         return self.net(x).view(x.shape[0], 1)

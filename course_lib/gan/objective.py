@@ -12,6 +12,9 @@ Goodfellow et al. (2014), eq. 1:
 Sample estimates take tensors of D's outputs; the density functions work on a 1-D grid ``x`` of
 float64 points and integrate with the trapezoid rule. ``0 · log 0`` is taken as 0 (``xlogy``),
 so densities with disjoint supports work.
+
+The functions are bare math, the equation beside the line that computes it; their callers check
+the arguments (the figures, the self-checks).
 """
 
 from __future__ import annotations
@@ -21,8 +24,6 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..validation import check_float, check_int, check_tensor
-
 LOG4 = math.log(4.0)
 
 
@@ -30,27 +31,15 @@ LOG4 = math.log(4.0)
 
 
 def value_function(d_real: torch.Tensor, d_fake: torch.Tensor, logits: bool = False) -> torch.Tensor:
-    """Monte Carlo estimate of V(D, G) = E_x[log D(x)] + E_z[log(1 − D(G(z)))].
+    """Monte Carlo estimate of V(D, G) = E_x[log D(x)] + E_z[log(1 − D(G(z)))] (eq. 1).
 
-    V̂ = (1/m) Σ_i log D(x_i) + (1/n) Σ_j log(1 − D(G(z_j))).
-
-    ``d_real`` holds D(x_i) for real samples, ``d_fake`` holds D(G(z_j)) for generated ones, both
-    probabilities in [0, 1] (any shape). With ``logits=True`` they are D's logits a instead
-    (D = σ(a)), and the logs are computed stably: log D = log σ(a), log(1 − D) = log σ(−a).
+    ``d_real`` holds D(x_i) on real samples, ``d_fake`` D(G(z_j)) on generated ones, probabilities
+    in [0, 1]; with ``logits=True`` D's logits a instead (D = σ(a)), and the logs are exact:
+    log D = log σ(a), log(1 − D) = log σ(−a).
     """
-    check_tensor("d_real", d_real, floating=True)
-    check_tensor("d_fake", d_fake, floating=True)
-    if d_real.numel() == 0 or d_fake.numel() == 0:
-        raise ValueError("d_real and d_fake must each hold at least one value")
     if logits:
         return F.logsigmoid(d_real).mean() + F.logsigmoid(-d_fake).mean()
-    for name, d in (("d_real", d_real), ("d_fake", d_fake)):
-        if bool((d < 0).any()) or bool((d > 1).any()):
-            raise ValueError(
-                f"{name} must hold probabilities D(·) in [0, 1] (pass logits=True for D's logits), "
-                f"got values from {float(d.min()):.3g} to {float(d.max()):.3g}"
-            )
-    return torch.log(d_real).mean() + torch.log1p(-d_fake).mean()
+    return torch.log(d_real).mean() + torch.log1p(-d_fake).mean()  # V̂ = (1/m) Σ log D(x_i) + (1/n) Σ log(1 − D(G(z_j)))
 
 
 # ----------------------------------------------------------------------------- 1-D densities on a grid
@@ -58,34 +47,17 @@ def value_function(d_real: torch.Tensor, d_fake: torch.Tensor, logits: bool = Fa
 
 def density_grid(low: float = -6.0, high: float = 6.0, num: int = 2001) -> torch.Tensor:
     """``num`` evenly spaced float64 points from ``low`` to ``high``: the grid x for integrals."""
-    low = check_float("low", low)
-    high = check_float("high", high)
-    if high <= low:
-        raise ValueError(f"high must be greater than low ({low}), got {high}")
-    num = check_int("num", num, 3)
     return torch.linspace(low, high, num, dtype=torch.float64)
 
 
 def gaussian_pdf(x: torch.Tensor, mean: float = 0.0, std: float = 1.0) -> torch.Tensor:
-    """N(x; μ, σ²) = exp(−(x − μ)² / (2σ²)) / (σ √(2π)), evaluated at every point of ``x``."""
-    check_tensor("x", x, floating=True)
-    mean = check_float("mean", mean)
-    std = check_float("std", std, 0.0, low_open=True)
-    return torch.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
+    """N(x; μ, σ²) at every point of ``x``."""
+    return torch.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))  # exp(−(x − μ)²/2σ²) / (σ√(2π))
 
 
 def mixture_pdf(x: torch.Tensor, means, stds, weights=None) -> torch.Tensor:
     """Σ_k w_k N(x; μ_k, σ_k²): a mixture of Gaussians (equal weights unless ``weights`` given)."""
-    means, stds = list(means), list(stds)
-    if not means or len(means) != len(stds):
-        raise ValueError(
-            f"means and stds must be non-empty and of equal length, got {len(means)} and {len(stds)}"
-        )
-    if weights is None:
-        weights = [1.0 / len(means)] * len(means)
-    weights = [check_float("weights[k]", w, 0.0) for w in weights]
-    if len(weights) != len(means) or not math.isclose(sum(weights), 1.0, abs_tol=1e-9):
-        raise ValueError(f"weights must be {len(means)} non-negative numbers summing to 1, got {weights}")
+    weights = [1.0 / len(means)] * len(means) if weights is None else weights
     return sum(w * gaussian_pdf(x, m, s) for w, m, s in zip(weights, means, stds))
 
 
@@ -98,35 +70,17 @@ DATA_DENSITIES = {
 def data_density(x: torch.Tensor, kind: str = "gaussian") -> torch.Tensor:
     """p_data for the 1-D examples: ``"gaussian"`` N(1, 0.7²), or ``"bimodal"``
     ½ N(−1.5, 0.5²) + ½ N(1.5, 0.5²) (which no single Gaussian generator can match)."""
-    from ..validation import check_choice
-
-    check_choice("kind", kind, DATA_DENSITIES)
     return mixture_pdf(x, **DATA_DENSITIES[kind])
 
 
 def uniform_pdf(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
     """U(x; a, b) = 1/(b − a) on [a, b] and 0 elsewhere."""
-    check_tensor("x", x, floating=True)
-    low, high = check_float("low", low), check_float("high", high)
-    if high <= low:
-        raise ValueError(f"high must be greater than low ({low}), got {high}")
-    inside = (x >= low) & (x <= high)
-    return inside.to(x.dtype) / (high - low)
+    return ((x >= low) & (x <= high)).to(x.dtype) / (high - low)
 
 
 def integrate(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """∫ f(x) dx by the trapezoid rule on the grid ``x`` (1-D, increasing)."""
-    check_tensor("x", x, ndim=1, floating=True)
-    check_tensor("values", values, shape=(x.shape[0],), finite=False)
     return torch.trapezoid(values, x)
-
-
-def _check_densities(p_data: torch.Tensor, p_g: torch.Tensor) -> None:
-    check_tensor("p_data", p_data, floating=True)
-    check_tensor("p_g", p_g, shape=tuple(p_data.shape), floating=True)
-    for name, p in (("p_data", p_data), ("p_g", p_g)):
-        if bool((p < 0).any()):
-            raise ValueError(f"{name} must be a density (values >= 0), got a minimum of {float(p.min()):.3g}")
 
 
 def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tensor:
@@ -134,10 +88,9 @@ def optimal_discriminator(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tens
 
     Where both densities are 0 no sample ever lands, so any value is optimal; we return 1/2 there.
     """
-    _check_densities(p_data, p_g)
     total = p_data + p_g
-    safe = torch.where(total > 0, total, torch.ones_like(total))
-    return torch.where(total > 0, p_data / safe, torch.full_like(total, 0.5))
+    d_star = p_data / torch.where(total > 0, total, torch.ones_like(total))  # p_data / (p_data + p_g)
+    return torch.where(total > 0, d_star, torch.full_like(total, 0.5))
 
 
 def optimal_discriminator_logit(p_data: torch.Tensor, p_g: torch.Tensor) -> torch.Tensor:
@@ -146,39 +99,30 @@ def optimal_discriminator_logit(p_data: torch.Tensor, p_g: torch.Tensor) -> torc
     Exact even where D* rounds to 0 or 1 in floating point; ±∞ where one density is 0, and 0
     (D* = 1/2) where both are.
     """
-    _check_densities(p_data, p_g)
-    logit = torch.log(p_data) - torch.log(p_g)
+    logit = torch.log(p_data) - torch.log(p_g)                # log(D* / (1 − D*)) = log(p_data / p_g)
     return torch.where((p_data == 0) & (p_g == 0), torch.zeros_like(logit), logit)
 
 
 def value_function_on_grid(d: torch.Tensor, p_data: torch.Tensor, p_g: torch.Tensor, x: torch.Tensor, logits: bool = False) -> torch.Tensor:
     """V(D, G) = ∫ p_data(x) log D(x) + p_g(x) log(1 − D(x)) dx, for densities on the grid ``x``.
 
-    This is eq. 1 with both expectations written as integrals over x (the generator's samples
-    G(z) have density p_g). ``d`` holds D(x) in [0, 1] at the grid points, or with
-    ``logits=True`` the logits a(x) (D = σ(a); then log D = log σ(a) and log(1 − D) = log σ(−a)
-    are exact even where D rounds to 0 or 1). Terms with zero density count as 0 (0 · log 0 = 0).
+    Eq. 1 with both expectations written as integrals over x (the samples G(z) have density p_g).
+    ``d`` holds D(x) in [0, 1] at the grid points, or with ``logits=True`` the logits a(x)
+    (log D = log σ(a) and log(1 − D) = log σ(−a), exact even where D rounds to 0 or 1). Terms with
+    zero density count as 0 (0 · log 0 = 0).
     """
-    _check_densities(p_data, p_g)
-    check_tensor("d", d, shape=tuple(p_data.shape), floating=True, finite=not logits)
     if logits:
-        if bool(torch.isnan(d).any()):
-            raise ValueError("d contains NaN logits")
-        log_d = torch.where(p_data > 0, F.logsigmoid(d), torch.zeros_like(d))
-        log_1md = torch.where(p_g > 0, F.logsigmoid(-d), torch.zeros_like(d))
+        log_d = torch.where(p_data > 0, F.logsigmoid(d), torch.zeros_like(d))       # log D(x)
+        log_1md = torch.where(p_g > 0, F.logsigmoid(-d), torch.zeros_like(d))      # log(1 − D(x))
         integrand = p_data * log_d + p_g * log_1md
     else:
-        if bool((d < 0).any()) or bool((d > 1).any()):
-            raise ValueError("d must hold D(x) in [0, 1] (pass logits=True for logits)")
         integrand = torch.xlogy(p_data, d) + torch.xlogy(p_g, 1 - d)
-    return integrate(integrand, x)
+    return integrate(integrand, x)                            # ∫ p_data log D + p_g log(1 − D) dx
 
 
 def kl_divergence(p: torch.Tensor, q: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """KL(p ‖ q) = ∫ p(x) log(p(x) / q(x)) dx (nats); infinite where p > 0 and q = 0."""
-    _check_densities(p, q)
-    integrand = torch.xlogy(p, p) - torch.xlogy(p, q)
-    return integrate(integrand, x)
+    return integrate(torch.xlogy(p, p) - torch.xlogy(p, q), x)  # ∫ p log p − p log q dx
 
 
 def jensen_shannon(p_data: torch.Tensor, p_g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -191,11 +135,9 @@ def jensen_shannon(p_data: torch.Tensor, p_g: torch.Tensor, x: torch.Tensor) -> 
 
 
 def training_criterion(p_data: torch.Tensor, p_g: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """C(G) = max_D V(D, G) = V(D*, G), the generator's "virtual training criterion" (Thm. 1).
-
-    Computed as V(D*, G) on the grid from logit D* (exact where D* rounds to 0 or 1), i.e.
-    ∫ p_data log(p_data / (p_data + p_g)) + p_g log(p_g / (p_data + p_g)) dx.
-    Theorem 1 says it equals −log 4 + 2 · JSD(p_data ‖ p_g).
+    """C(G) = max_D V(D, G) = V(D*, G), the generator's "virtual training criterion" (Thm. 1):
+    ∫ p_data log(p_data / (p_data + p_g)) + p_g log(p_g / (p_data + p_g)) dx, computed from
+    logit D* (exact where D* rounds to 0 or 1). Theorem 1: it equals −log 4 + 2 · JSD(p_data ‖ p_g).
     """
     return value_function_on_grid(optimal_discriminator_logit(p_data, p_g), p_data, p_g, x, logits=True)
 
@@ -208,11 +150,9 @@ def random_logit_perturbation(x: torch.Tensor, num_bumps: int = 6, generator: to
     centres, widths and heights (max |h| about 1). Used to nudge a discriminator in logit space:
     D_ε(x) = σ(logit D*(x) + ε h(x)).
     """
-    check_tensor("x", x, ndim=1, floating=True)
-    num_bumps = check_int("num_bumps", num_bumps, 1)
     lo, hi = float(x.min()), float(x.max())
     centres = lo + (hi - lo) * torch.rand(num_bumps, generator=generator, dtype=x.dtype)
     widths = (hi - lo) * (0.03 + 0.2 * torch.rand(num_bumps, generator=generator, dtype=x.dtype))
     heights = 2 * torch.rand(num_bumps, generator=generator, dtype=x.dtype) - 1
     bumps = torch.exp(-0.5 * ((x[:, None] - centres) / widths) ** 2)
-    return (bumps * heights).sum(dim=1)
+    return (bumps * heights).sum(dim=1)                       # h(x) = Σ_k c_k exp(−(x − μ_k)²/2w_k²)

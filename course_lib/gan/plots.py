@@ -1,5 +1,7 @@
 """Figures for the GAN notebooks. Each is a pure function returning a ``Figure`` (static first,
-then the same function behind sliders; see CONVENTIONS)."""
+then the same function behind sliders; see CONVENTIONS). They draw what they are given (densities,
+training records, samples) and check it first: they are where a notebook calls in.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +9,16 @@ import math
 
 import torch
 
-from ..validation import check_choice, check_float, check_int
+from ..train_loop import TrainRecord
+from ..validation import (
+    check_choice,
+    check_float,
+    check_images,
+    check_instance,
+    check_int,
+    check_same_shape,
+    check_tensor,
+)
 from ..viz import image_grid, new_figure
 from .losses import EQUILIBRIUM_LOSSES, generator_loss_gradient
 from .modes import mode_coverage
@@ -19,8 +30,11 @@ from .objective import (
     gaussian_pdf,
     jensen_shannon,
     optimal_discriminator,
+    optimal_discriminator_logit,
     training_criterion,
+    value_function_on_grid,
 )
+from .training import HISTORY_KEYS
 
 DATA_COLOR, GEN_COLOR, D_COLOR = "#1f77b4", "#d62728", "#2ca02c"
 
@@ -75,8 +89,14 @@ def plot_discriminator_perturbations(p_data, p_g, x, directions, epsilons):
     """V(D_ε, G) − V(D*, G) for D_ε = σ(logit D* + ε h), one curve per direction h in
     ``directions`` (tensors like ``x``), at each ε in ``epsilons``: every curve
     peaks at 0 when ε = 0, so no nearby discriminator scores higher than D*."""
-    from .objective import optimal_discriminator_logit, value_function_on_grid
-
+    check_tensor("x", x, ndim=1, floating=True)
+    for name, p in (("p_data", p_data), ("p_g", p_g)):
+        check_same_shape(name, p, x, "x")
+        if bool((p < 0).any()):
+            raise ValueError(f"{name} must be a density (values >= 0), got a minimum of {float(p.min()):.3g}")
+    for i, h in enumerate(directions):
+        check_same_shape(f"directions[{i}]", h, x, "x")
+    epsilons = check_tensor("epsilons", torch.as_tensor(epsilons, dtype=x.dtype), ndim=1)
     a_star = optimal_discriminator_logit(p_data, p_g)
     d_star = torch.sigmoid(a_star)
     v_star = float(value_function_on_grid(a_star, p_data, p_g, x, logits=True))
@@ -127,37 +147,39 @@ def plot_generator_gradients():
     return fig
 
 
-def _smooth(values, window: int):
-    values = torch.tensor(values, dtype=torch.float64)
-    if window <= 1 or len(values) < window:
-        return values
-    kernel = torch.ones(window, dtype=torch.float64) / window
-    smooth = torch.nn.functional.conv1d(values.view(1, 1, -1), kernel.view(1, 1, -1)).view(-1)
-    return torch.cat([torch.full((window - 1,), float("nan"), dtype=torch.float64), smooth])
+def _check_record(name: str, record) -> TrainRecord:
+    check_instance(name, record, TrainRecord, "the record train_gan returns")
+    missing = [k for k in HISTORY_KEYS if k not in record.history]
+    if missing:
+        raise ValueError(f"{name} must be a GAN's record from train_gan (history {', '.join(HISTORY_KEYS)}); "
+                         f"it has no {', '.join(missing)}")
+    if record.steps == 0 or not record.history["d_loss"]:
+        raise ValueError(f"{name} is empty: train for at least one step")
+    return record
 
 
-def plot_loss_curves(history, smooth: int = 25, title: str = ""):
-    """The losses L_D, L_G and D's mean outputs D(x), D(G(z)) over training, raw (faint) and as a
-    running mean over ``smooth`` steps, with the values at the equilibrium D = 1/2 marked:
-    L_D = 2 log 2 ≈ 1.386, L_G = log 2 ≈ 0.693 (non-saturating)."""
+def plot_loss_curves(record: TrainRecord, smooth: int = 25, title: str = ""):
+    """The losses L_D, L_G and D's mean outputs D(x), D(G(z)) of a :func:`train_gan` record,
+    raw (faint) and as a running mean over ``smooth`` steps, with the values at the equilibrium
+    D = 1/2 marked: L_D = 2 log 2 ≈ 1.386, L_G = log 2 ≈ 0.693 (non-saturating)."""
+    _check_record("record", record)
     smooth = check_int("smooth", smooth, 1)
-    if len(history) == 0:
-        raise ValueError("history is empty: train for at least one step")
     fig, (ax_l, ax_d) = new_figure(1, 2, figsize=(11, 3.5))
-    steps = history.step
+    steps = range(1, len(record.history["d_loss"]) + 1)
     for key, color, label in (("d_loss", DATA_COLOR, "L_D"), ("g_loss", GEN_COLOR, "L_G")):
-        ax_l.plot(steps, getattr(history, key), color=color, alpha=0.25, lw=0.8)
-        ax_l.plot(steps, _smooth(getattr(history, key), smooth), color=color, lw=2, label=label)
+        ax_l.plot(steps, record.history[key], color=color, alpha=0.25, lw=0.8)
+        ax_l.plot(steps, record.smoothed(key, smooth), color=color, lw=2, label=label)
         ax_l.axhline(EQUILIBRIUM_LOSSES[key], color=color, ls="--", lw=1)
-    ax_l.text(steps[0], EQUILIBRIUM_LOSSES["d_loss"], " 2 log 2", va="bottom", fontsize=8, color=DATA_COLOR)
-    ax_l.text(steps[0], EQUILIBRIUM_LOSSES["g_loss"], " log 2", va="bottom", fontsize=8, color=GEN_COLOR)
+    for key, text, color in (("d_loss", "2 log 2 ", DATA_COLOR), ("g_loss", "log 2 ", GEN_COLOR)):
+        ax_l.text(1.0, EQUILIBRIUM_LOSSES[key], text, transform=ax_l.get_yaxis_transform(), ha="left",
+                  va="center", fontsize=8, color=color)
     ax_l.set_xlabel("step")
     ax_l.set_ylabel("loss")
     ax_l.legend(fontsize=8)
     ax_l.set_title(f"{title} losses".strip(), fontsize=10)
     for key, color, label in (("d_real", DATA_COLOR, "D(x), real"), ("d_fake", GEN_COLOR, "D(G(z)), fake")):
-        ax_d.plot(steps, getattr(history, key), color=color, alpha=0.25, lw=0.8)
-        ax_d.plot(steps, _smooth(getattr(history, key), smooth), color=color, lw=2, label=label)
+        ax_d.plot(steps, record.history[key], color=color, alpha=0.25, lw=0.8)
+        ax_d.plot(steps, record.smoothed(key, smooth), color=color, lw=2, label=label)
     ax_d.axhline(0.5, color="gray", ls="--", lw=1)
     ax_d.set_ylim(0, 1)
     ax_d.set_xlabel("step")
@@ -173,8 +195,11 @@ def plot_snapshots(snapshots: dict, nrow: int = 8, title: str = ""):
     Integer keys are training steps ({step: G(fixed_z)}, shown in order as "step N": the same z
     at each step); other keys are shown in the given order with the key as the panel's title.
     """
-    if not snapshots:
-        raise ValueError("snapshots is empty: pass snapshot_steps and fixed_z to train_gan")
+    if not isinstance(snapshots, dict) or not snapshots:
+        raise ValueError("snapshots must be a non-empty dict {step or name: images}, such as "
+                         "record.snapshots of train_gan with fixed_z")
+    for key, images in snapshots.items():
+        check_images(f"snapshots[{key!r}]", images, pixel_range=True)
     nrow = check_int("nrow", nrow, 1)
     by_step = all(isinstance(k, int) for k in snapshots)
     keys = sorted(snapshots) if by_step else list(snapshots)
@@ -197,8 +222,9 @@ def plot_toy_snapshots(runs: dict, centers: torch.Tensor, std: float, real: torc
 
     ``runs`` maps a run's name to its snapshots {step: (N, 2)}; each panel's title gives the
     mode coverage of those samples (modes covered, share within 3σ of a mode)."""
-    if not runs:
-        raise ValueError("runs is empty")
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError("runs must be a non-empty dict {name: {step: samples (N, 2)}}")
+    check_tensor("centers", centers, shape=(None, 2), floating=True)
     std = check_float("std", std, 0.0, low_open=True)
     names = list(runs)
     ncols = max(len(runs[n]) for n in names)
@@ -232,18 +258,20 @@ HISTORY_LABELS = {
 }
 
 
-def plot_history_comparison(histories: dict, keys=("d_fake", "g_grad_norm"), smooth: int = 25, log_keys=("g_grad_norm",)):
-    """Compare recorded series of several runs: one panel per key in ``keys`` (names of
-    :class:`History` fields), one running-mean curve per run in ``histories`` {name: History}."""
-    if not histories:
-        raise ValueError("histories is empty")
-    for key in keys:
-        check_choice("keys[i]", key, HISTORY_LABELS)
+def plot_history_comparison(records: dict, keys=("d_fake", "g_grad_norm"), smooth: int = 25, log_keys=("g_grad_norm",)):
+    """Compare the recorded series of several runs: one panel per key in ``keys`` (series of a
+    :func:`train_gan` record), one running-mean curve per run in ``records`` {name: TrainRecord}."""
+    if not isinstance(records, dict) or not records:
+        raise ValueError("records must be a non-empty dict {name: TrainRecord}")
+    for name, record in records.items():
+        _check_record(f"records[{name!r}]", record)
+    for i, key in enumerate(keys):
+        check_choice(f"keys[{i}]", key, HISTORY_LABELS)
     smooth = check_int("smooth", smooth, 1)
     fig, axes = new_figure(1, len(keys), figsize=(4.2 * len(keys), 3.3), squeeze=False)
     for ax, key in zip(axes[0], keys):
-        for name, history in histories.items():
-            ax.plot(history.step, _smooth(getattr(history, key), smooth), lw=1.6, label=name)
+        for name, record in records.items():
+            ax.plot(range(1, record.steps + 1), record.smoothed(key, smooth), lw=1.6, label=name)
         if key in log_keys:
             ax.set_yscale("log")
         if key in ("d_real", "d_fake"):
@@ -253,3 +281,43 @@ def plot_history_comparison(histories: dict, keys=("d_fake", "g_grad_norm"), smo
         ax.set_title(HISTORY_LABELS[key], fontsize=10)
     axes[0][0].legend(fontsize=8)
     return fig
+
+
+def plot_latent_walk(images: torch.Tensor, weight: float = 0.5):
+    """A walk through G's latent space, drawn from ``images`` = G(z_w) at evenly spaced weights
+    w = 0, …, 1 along z_w = (1 − w) z_0 + w z_1 (what :func:`~course_lib.gan.latent_walk` returns).
+
+    Top: the whole walk, the step nearest ``weight`` framed. Bottom: that sample G(z_w), and for
+    comparison the pixel blend (1 − w) G(z_0) + w G(z_1) of the two ends at the same w.
+    """
+    check_images("images", images, pixel_range=True)
+    num = images.shape[0]
+    if num < 2:
+        raise ValueError(f"images must hold at least 2 steps of the walk, got {num}")
+    weight = check_float("weight", weight, 0.0, 1.0)
+    index = round(weight * (num - 1))
+    w = index / (num - 1)                                     # the walk's weight nearest ``weight``
+    blend = (1 - w) * images[0] + w * images[-1]              # (1 − w) G(z_0) + w G(z_1)
+    fig, axes = new_figure(2, 2, figsize=(min(1.0 * num, 12), 4.6), height_ratios=(1, 2.4))
+    for ax in axes[0]:
+        ax.remove()
+    ax_walk = fig.add_subplot(axes[1][0].get_gridspec()[0, :])  # the top row, both columns
+    pad, size = 2, images.shape[-1]
+    ax_walk.imshow(image_grid(images, nrow=num, padding=pad).permute(1, 2, 0).numpy(), interpolation="nearest")
+    left = index * (size + pad) + pad / 2
+    ax_walk.add_patch(_frame(left, pad / 2, size + pad, GEN_COLOR))
+    ax_walk.set_axis_off()
+    ax_walk.set_title("G(z_w) for w = 0 … 1, z_w = (1 − w)·z₀ + w·z₁", fontsize=10)
+    ax_g, ax_b = axes[1]
+    for ax, image, text in ((ax_g, images[index], f"walk in z: G((1 − w)·z₀ + w·z₁), w = {w:.2f}"),
+                            (ax_b, blend, f"blend of pixels: (1 − w)·G(z₀) + w·G(z₁), w = {w:.2f}")):
+        ax.imshow(((image[0] + 1) / 2).clamp(0, 1).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(text, fontsize=10)
+    return fig
+
+
+def _frame(left: float, top: float, size: float, color: str):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((left - 0.5, top - 0.5), size, size, fill=False, edgecolor=color, lw=2.5)

@@ -1,153 +1,149 @@
-"""Training a GAN: one alternating step and a loop with one progress bar and a history (notebook 02).
+"""Training a GAN and drawing from it (notebook 02).
 
-One step (Goodfellow et al. 2014, Algorithm 1, with the non-saturating generator loss):
+One step (Goodfellow et al. 2014, Algorithm 1 with k = 1, and the non-saturating loss of §3):
 
-1. D ascends V:   minimise L_D = −[mean log D(x) + mean log(1 − D(G(z)))], G(z) **detached**;
-2. G descends:    minimise L_G = −mean log D(G(z)) (or mean log(1 − D(G(z))), "saturating").
+1. D ascends V:  minimise L_D = −[mean log D(x) + mean log(1 − D(G(z)))] on G(z) **detached**;
+2. G descends:   minimise L_G = −mean log D(G(z)) through the D just updated ("real" labels).
+
+:func:`train_step` is that step, bare (it is also the solution of notebook 02's exercise);
+:func:`train_gan` checks its arguments once, then loops under a :class:`~course_lib.train_loop.Budget`
+and returns a :class:`~course_lib.train_loop.TrainRecord`; :func:`generate` draws samples.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from ..validation import check_choice, check_float, check_int, check_tensor
+from ..device import resolve_device, seed_everything
+from ..train_loop import Budget, TrainRecord
+from ..validation import (
+    check_choice,
+    check_float,
+    check_images,
+    check_int,
+    check_module,
+    check_tensor,
+)
 from .losses import GENERATOR_LOSSES, discriminator_loss, generator_loss
-from .models import sample_z
+
+#: The per-step series :func:`train_gan` records in ``record.history``.
+HISTORY_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
 
 
-@dataclass
-class History:
-    """What :func:`train_gan` recorded: per step the losses, D's mean outputs and G's gradient
-    norm; ``snapshots`` maps a step to G(fixed_z) at that step (on the CPU); ``seconds`` of training."""
+def train_step(generator, discriminator, real, z, opt_g, opt_d, *, loss="non_saturating", label_smoothing=0.0):
+    """One update of D, then one of G, on the batch ``real`` and the latent vectors ``z``.
 
-    step: list = field(default_factory=list)
-    d_loss: list = field(default_factory=list)
-    g_loss: list = field(default_factory=list)
-    d_real: list = field(default_factory=list)
-    d_fake: list = field(default_factory=list)
-    g_grad_norm: list = field(default_factory=list)
-    snapshots: dict = field(default_factory=dict)
-    seconds: float = 0.0
-
-    def __len__(self) -> int:
-        return len(self.step)
-
-    def record(self, step: int, stats: dict) -> None:
-        self.step.append(step)
-        for key in ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm"):
-            getattr(self, key).append(stats[key])
-
-    def mean(self, key: str, last: int | None = None) -> float:
-        """Mean of one recorded series (over the ``last`` steps if given)."""
-        check_choice("key", key, ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm"))
-        values = getattr(self, key)
-        if not values:
-            raise ValueError("the history is empty: train for at least one step")
-        values = values[-last:] if last else values
-        return sum(values) / len(values)
-
-
-def _grad_norm(module: nn.Module) -> float:
-    total = 0.0
-    for p in module.parameters():
-        if p.grad is not None:
-            total += float(p.grad.detach().pow(2).sum())
-    return math.sqrt(total)
-
-
-def train_step(
-    generator: nn.Module,
-    discriminator: nn.Module,
-    real: torch.Tensor,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer,
-    *,
-    loss: str = "non_saturating",
-    label_smoothing: float = 0.0,
-) -> dict:
-    """One update of D, then one of G, on the batch ``real`` (B, ...). Returns plain floats:
-
-    ``d_loss`` L_D, ``g_loss`` L_G, ``d_real`` mean D(x), ``d_fake`` mean D(G(z)) (before D's
-    update), ``g_grad_norm`` ‖∇_θ L_G‖ over G's parameters. ``loss`` picks the generator loss
-    (``"non_saturating"`` or ``"saturating"``), ``label_smoothing`` the one-sided smoothing of D's
-    real targets.
+    Returns ``(d_loss, g_loss, real_logits, fake_logits)``, detached: L_D (before D's update),
+    L_G (through the updated D) and D's logits on the real and the fake batch.
     """
-    check_tensor("real", real, floating=True)
-    check_choice("loss", loss, GENERATOR_LOSSES)
-    batch = real.shape[0]
-    z = sample_z(batch, generator.latent_dim, device=real.device)
-    fake = generator(z)
+    fake = generator(z)                                       # G(z), still attached to G's graph
 
-    # 1. discriminator: fake is detached, so L_D's gradient stops at G's output
+    # 1. the discriminator: G(z) is detached, so L_D's gradient stops at G's output
     opt_d.zero_grad(set_to_none=True)
-    real_logits = discriminator(real)
-    fake_logits = discriminator(fake.detach())
-    d_loss = discriminator_loss(real_logits, fake_logits, label_smoothing)
+    real_logits = discriminator(real)                         # a(x),    D(x) = σ(a(x))
+    fake_logits = discriminator(fake.detach())                # a(G(z)), no path back into G
+    d_loss = discriminator_loss(real_logits, fake_logits, label_smoothing)  # L_D = −V̂(D, G)
     d_loss.backward()
     opt_d.step()
 
-    # 2. generator: through the updated D, gradients flow into G
+    # 2. the generator: through the updated D; "real" labels on fakes = the non-saturating loss
     opt_g.zero_grad(set_to_none=True)
-    g_loss = generator_loss(discriminator(fake), loss)
+    g_loss = generator_loss(discriminator(fake), loss)        # L_G = −mean log D(G(z))
     g_loss.backward()
-    g_grad_norm = _grad_norm(generator)
     opt_g.step()
-    opt_d.zero_grad(set_to_none=True)  # G's step also filled D's grads; they are not used
+    return d_loss.detach(), g_loss.detach(), real_logits.detach(), fake_logits.detach()
 
-    d_value, g_value = d_loss.item(), g_loss.item()
-    if not (math.isfinite(d_value) and math.isfinite(g_value)):
-        raise FloatingPointError(f"training diverged: L_D={d_value}, L_G={g_value}")
-    return {
-        "d_loss": d_value,
-        "g_loss": g_value,
-        "d_real": float(torch.sigmoid(real_logits.detach()).mean()),
-        "d_fake": float(torch.sigmoid(fake_logits.detach()).mean()),
-        "g_grad_norm": g_grad_norm,
-    }
+
+def _grad_norm(module: nn.Module) -> torch.Tensor:
+    """‖∇θ L‖ over the gradients a backward pass left in ``module``'s parameters."""
+    grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
+    return torch.linalg.vector_norm(torch.cat(grads)) if grads else torch.zeros(())
 
 
 @torch.no_grad()
-def generate(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
+def _render(generator: nn.Module, z: torch.Tensor) -> torch.Tensor:
     """G(z) in evaluation mode (batch norm uses its running statistics), on the CPU; the model's
     train/eval mode is restored afterwards."""
     was_training = generator.training
     generator.eval()
     try:
-        device = next(generator.parameters()).device
-        return generator(z.to(device)).cpu()
+        return generator(z).cpu()
     finally:
         generator.train(was_training)
 
 
-def make_optimizers(generator: nn.Module, discriminator: nn.Module, lr: float = 2e-4, lr_d: float | None = None, betas=(0.5, 0.999)):
-    """Adam for G and for D with the DCGAN settings: lr 2e-4, betas (0.5, 0.999) (Radford et al.)."""
-    lr = check_float("lr", lr, 0.0, low_open=True)
-    lr_d = lr if lr_d is None else check_float("lr_d", lr_d, 0.0, low_open=True)
-    if len(betas) != 2:
-        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas}")
-    betas = (check_float("betas[0]", betas[0], 0.0, 1.0, high_open=True),
-             check_float("betas[1]", betas[1], 0.0, 1.0, high_open=True))
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
-    return opt_g, opt_d
+def _latent_dim(generator) -> int:
+    check_module("generator", generator)
+    latent_dim = getattr(generator, "latent_dim", None)
+    if not isinstance(latent_dim, int):
+        raise TypeError(f"generator must have an integer attribute latent_dim (the size of z), "
+                        f"got {type(generator).__name__} without one")
+    return latent_dim
 
 
-def _batches(data, batch_size: int, device, generator: torch.Generator | None):
+def generate(generator: nn.Module, n: int | None = None, *, z: torch.Tensor | None = None,
+             seed: int | None = None, device=None) -> torch.Tensor:
+    """Samples G(z), on the CPU: ``n`` of them from fresh z ~ N(0, I) (drawn with ``seed`` if
+    given, so the same seed gives the same samples on every device), or one per row of ``z``
+    (B, latent_dim). The generator runs in evaluation mode on ``device`` (``None``: the best
+    available) and keeps its train/eval mode.
+    """
+    latent_dim = _latent_dim(generator)
+    if (n is None) == (z is None):
+        raise ValueError("give n (how many samples to draw) or z (the latent vectors), not both"
+                         if z is not None else "give n (how many samples to draw) or z (the latent vectors)")
+    if z is None:
+        n = check_int("n", n, 1)
+        rng = None if seed is None else torch.Generator().manual_seed(check_int("seed", seed, 0, 2**63 - 1))
+        z = torch.randn(n, latent_dim, generator=rng)
+    else:
+        if seed is not None:
+            raise ValueError("seed draws z: pass z or seed, not both")
+        check_tensor("z", z, shape=(None, latent_dim), floating=True)
+    device = resolve_device(device)
+    return _render(generator.to(device), z.to(device, torch.float32))
+
+
+def interpolate_z(z_start: torch.Tensor, z_end: torch.Tensor, weights) -> torch.Tensor:
+    """z_w = (1 − w) z_start + w z_end for every w in ``weights``: a straight walk through the
+    latent space, shape (len(weights), latent_dim) for vectors of shape (latent_dim,)."""
+    check_tensor("z_start", z_start, ndim=1, floating=True)
+    check_tensor("z_end", z_end, shape=tuple(z_start.shape), floating=True)
+    weights = check_tensor("weights", torch.as_tensor(weights, dtype=z_start.dtype), ndim=1)
+    w = weights[:, None]
+    return (1 - w) * z_start + w * z_end                      # z_w = (1 − w) z_0 + w z_1
+
+
+def latent_walk(generator: nn.Module, num: int = 11, *, seed: int = 0, device=None) -> torch.Tensor:
+    """G(z_w) along the straight line z_w = (1 − w) z_0 + w z_1 between two latent vectors drawn
+    with ``seed``, at ``num`` evenly spaced weights w = 0 … 1: images (num, C, H, W) on the CPU,
+    for :func:`~course_lib.gan.plot_latent_walk`."""
+    num = check_int("num", num, 2)
+    seed = check_int("seed", seed, 0, 2**63 - 1)
+    z_start, z_end = torch.randn(2, _latent_dim(generator), generator=torch.Generator().manual_seed(seed))
+    return generate(generator, z=interpolate_z(z_start, z_end, torch.linspace(0, 1, num)), device=device)
+
+
+def _batches(data, batch_size: int, rng: torch.Generator):
     """Endless minibatches: from a tensor (reshuffled every epoch) or a callable ``data(batch_size)``."""
     if callable(data):
         while True:
-            yield data(batch_size).to(device)
+            yield data(batch_size)
     n = data.shape[0]
     while True:
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=rng)
         for start in range(0, n - batch_size + 1, batch_size):
-            yield data[order[start : start + batch_size]].to(device)
+            yield data[order[start : start + batch_size]]
+
+
+def _check_samples(name: str, value) -> torch.Tensor:
+    """Image batches (4-D) must be float images in [−1, 1]; other samples finite floats."""
+    if isinstance(value, torch.Tensor) and value.ndim == 4:
+        return check_images(name, value, pixel_range=True)
+    return check_tensor(name, value, floating=True)
 
 
 def train_gan(
@@ -155,7 +151,11 @@ def train_gan(
     discriminator: nn.Module,
     data: torch.Tensor | Callable[[int], torch.Tensor],
     *,
-    steps: int,
+    steps: int | None = None,
+    minutes: float | None = None,
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
     batch_size: int = 64,
     lr: float = 2e-4,
     lr_d: float | None = None,
@@ -164,54 +164,83 @@ def train_gan(
     label_smoothing: float = 0.0,
     fixed_z: torch.Tensor | None = None,
     snapshot_steps: Sequence[int] = (),
-    device=None,
-    progress: bool = True,
     desc: str = "GAN",
-    optimizers=None,
-) -> History:
-    """Train G and D for ``steps`` alternating steps (:func:`train_step`) with one progress bar.
+) -> TrainRecord:
+    """Train G and D with :func:`train_step` for ``steps`` steps or ``minutes`` minutes (whichever
+    comes first), under one progress bar; return the :class:`~course_lib.train_loop.TrainRecord`.
 
-    ``data`` is a tensor of real samples (N, ...) drawn in shuffled minibatches of ``batch_size``,
-    or a function returning a fresh batch. Adam with ``lr`` (``lr_d`` for D if given) and
-    ``betas`` unless ``optimizers=(opt_g, opt_d)`` is passed (to continue a run). At every step in
-    ``snapshot_steps`` (0 = before training) G(``fixed_z``) is stored in ``history.snapshots``,
-    so the same latent vectors can be watched improving.
+    ``data``: real samples (N, ...) drawn in minibatches of ``batch_size`` reshuffled every epoch
+    (images in [−1, 1]), or a function returning a fresh batch ``data(batch_size)``. Adam with
+    ``lr`` (``lr_d`` for D if given) and ``betas``; ``loss`` is G's loss (``"non_saturating"`` or
+    ``"saturating"``), ``label_smoothing`` the one-sided smoothing of D's real targets. ``seed``
+    seeds everything, and the minibatch order and the z of every step come from their own stream
+    seeded with it, so a run repeats exactly on the same device. The models move to ``device``
+    (``None``: the best available).
+
+    ``record.history`` holds per step ``d_loss`` L_D, ``g_loss`` L_G, ``d_real`` mean D(x),
+    ``d_fake`` mean D(G(z)) (before D's update) and ``g_grad_norm`` ‖∇θ L_G‖.
+    ``record.snapshots[s]`` is G(``fixed_z``) after s steps for every s in ``snapshot_steps``
+    (0 = before training) and at the end: the same latent vectors, watched improving.
     """
-    steps = check_int("steps", steps, 1)
+    latent_dim = _latent_dim(generator)
+    check_module("discriminator", discriminator)
+    if getattr(discriminator, "sigmoid_output", False):
+        raise ValueError("discriminator must return logits, but it ends in a Sigmoid (sigmoid_output=True); "
+                         "build it with sigmoid_output=False: the same network, whose Sigmoid then "
+                         "happens inside the loss (BCEWithLogitsLoss)")
+    budget = Budget(steps, minutes, desc=desc, progress=progress)
+    seed = seed_everything(seed)
+    device = resolve_device(device)
     batch_size = check_int("batch_size", batch_size, 1)
-    if not callable(data):
-        check_tensor("data", data, floating=True)
-        if data.shape[0] < batch_size:
-            raise ValueError(f"batch_size must be at most the number of samples ({data.shape[0]}), got {batch_size}")
-    snapshot_steps = sorted({check_int("snapshot_steps[i]", s, 0, steps) for s in snapshot_steps})
-    if snapshot_steps and fixed_z is None:
-        raise ValueError("snapshot_steps needs fixed_z, the latent vectors to render")
-    if device is None:
-        device = next(generator.parameters()).device
-    generator.to(device)
-    discriminator.to(device)
-    if optimizers is None:
-        opt_g, opt_d = make_optimizers(generator, discriminator, lr, lr_d, betas)
+    lr = check_float("lr", lr, 0.0, low_open=True)
+    lr_d = lr if lr_d is None else check_float("lr_d", lr_d, 0.0, low_open=True)
+    if len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    betas = tuple(check_float(f"betas[{i}]", b, 0.0, 1.0, high_open=True) for i, b in enumerate(betas))
+    check_choice("loss", loss, GENERATOR_LOSSES)
+    label_smoothing = check_float("label_smoothing", label_smoothing, 0.0, 0.5, high_open=True)
+    pack = getattr(discriminator, "pack", 1)
+    if batch_size % pack:
+        raise ValueError(f"batch_size must be a multiple of the discriminator's pack={pack}, got {batch_size}")
+    if callable(data):
+        sample = _check_samples("data(batch_size)", data(batch_size))
     else:
-        opt_g, opt_d = optimizers
+        sample = _check_samples("data", data)
+        if sample.shape[0] < batch_size:
+            raise ValueError(f"batch_size must be at most the number of samples in data ({sample.shape[0]}), "
+                             f"got {batch_size}")
+    made = _render(generator.to(device), torch.zeros(2, latent_dim, device=device)).shape[1:]
+    if made != sample.shape[1:]:
+        raise ValueError(f"the generator makes samples of shape {tuple(made)} but data holds samples of "
+                         f"shape {tuple(sample.shape[1:])}")
+    wanted = getattr(discriminator, "in_shape", None)
+    if wanted is not None and tuple(wanted) != tuple(made):
+        raise ValueError(f"the discriminator takes samples of shape {tuple(wanted)} but data holds samples "
+                         f"of shape {tuple(sample.shape[1:])}")
+    snapshot_steps = sorted({check_int(f"snapshot_steps[{i}]", s, 0, budget.max_steps)
+                             for i, s in enumerate(snapshot_steps)})
+    if fixed_z is not None:
+        fixed_z = check_tensor("fixed_z", fixed_z, shape=(None, latent_dim), floating=True).to(device)
+    elif snapshot_steps:
+        raise ValueError("snapshot_steps needs fixed_z, the latent vectors to render")
+
+    rng = torch.Generator().manual_seed(seed)                 # minibatch order and every z
+    batches = _batches(data, batch_size, rng)
+    discriminator.to(device).train()
     generator.train()
-    discriminator.train()
-
-    from tqdm.auto import tqdm
-
-    history = History()
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
     if 0 in snapshot_steps:
-        history.snapshots[0] = generate(generator, fixed_z)
-    batches = _batches(data, batch_size, device, None)
-    start = time.perf_counter()
-    bar = tqdm(range(1, steps + 1), desc=desc, disable=not progress, mininterval=0.5)
-    for step in bar:
-        stats = train_step(generator, discriminator, next(batches), opt_g, opt_d, loss=loss, label_smoothing=label_smoothing)
-        history.record(step, stats)
-        if step in snapshot_steps:
-            history.snapshots[step] = generate(generator, fixed_z)
-        if step % 25 == 0 or step == steps:
-            bar.set_postfix(L_D=f"{stats['d_loss']:.3f}", L_G=f"{stats['g_loss']:.3f}", refresh=False)
-    bar.close()
-    history.seconds = time.perf_counter() - start
-    return history
+        budget.snapshot(_render(generator, fixed_z), step=0)
+    for step in budget:
+        real = next(batches).to(device, torch.float32)
+        z = torch.randn(batch_size, latent_dim, generator=rng).to(device)
+        d_loss, g_loss, real_logits, fake_logits = train_step(
+            generator, discriminator, real, z, opt_g, opt_d, loss=loss, label_smoothing=label_smoothing)
+        budget.log(d_loss=d_loss, g_loss=g_loss, d_real=torch.sigmoid(real_logits).mean(),
+                   d_fake=torch.sigmoid(fake_logits).mean(), g_grad_norm=_grad_norm(generator))
+        if step + 1 in snapshot_steps:
+            budget.snapshot(_render(generator, fixed_z), step=step + 1)
+    if fixed_z is not None and budget.step not in budget.snapshots:
+        budget.snapshot(_render(generator, fixed_z), step=budget.step)
+    return budget.finish()

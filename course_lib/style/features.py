@@ -24,7 +24,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..checkpoints import CheckpointError, load_state_dict
 from ..data import network_available
+from ..device import model_device, resolve_device
 from ..validation import check_choice, check_images, check_int
 
 WEIGHTS_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
@@ -36,13 +38,15 @@ DOWNLOAD_HOST = ("download.pytorch.org", 443)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
+
 # torchvision's VGG19 ("configuration E"): numbers are 3×3 convolutions, "M" a 2×2 pooling.
+# (Written out so that importing the course does not import torchvision.models; a test checks it.)
 VGG19_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
              512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
 
 
 def _layer_table() -> dict[str, int]:
-    """Name -> index in ``vgg19.features`` of that convolution's ReLU output."""
+    """Name -> index in ``vgg19().features`` of that convolution's ReLU output."""
     table, block, conv, index = {}, 1, 0, 0
     for item in VGG19_CFG:
         if item == "M":
@@ -57,10 +61,6 @@ def _layer_table() -> dict[str, int]:
 
 LAYER_INDEX = _layer_table()
 VGG19_LAYERS = tuple(LAYER_INDEX)  # conv1_1, conv1_2, conv2_1, …, conv5_4
-LAYER_CHANNELS = {
-    name: c for name, c in zip(VGG19_LAYERS, [c for c in VGG19_CFG if c != "M"])
-}
-LAYER_STRIDE = {name: 2 ** (int(name[4]) - 1) for name in VGG19_LAYERS}
 
 
 def check_layer(name: str, value) -> str:
@@ -94,10 +94,10 @@ def vgg19_features(pooling: str = "avg") -> nn.Sequential:
     image synthesis ("improves the gradient flow and one obtains slightly more appealing
     results"); ``"max"`` keeps VGG19's. ReLUs are made out-of-place so their outputs can be kept.
     """
-    from torchvision.models.vgg import cfgs, make_layers
+    from torchvision.models.vgg import make_layers
 
     check_choice("pooling", pooling, ("avg", "max"))
-    features = make_layers(cfgs["E"], batch_norm=False)
+    features = make_layers(list(VGG19_CFG), batch_norm=False)
     for i, module in enumerate(features):
         if isinstance(module, nn.ReLU):
             features[i] = nn.ReLU(inplace=False)
@@ -114,6 +114,9 @@ class FeatureExtractor(nn.Module):
     [-1, 1] → [0, 1] → ImageNet normalisation inside. The weights never receive gradients; the
     image does (that is the whole method: we optimise pixels, not weights).
     ``source`` is ``"pretrained"`` or ``"random"``, ``message`` the line that said so.
+
+    Calling the extractor checks its arguments; :meth:`extract` is the same computation without
+    checks, for callers that checked them once already (the optimisation loop, the figures).
     """
 
     def __init__(self, features: nn.Sequential, source: str, message: str = ""):
@@ -127,10 +130,6 @@ class FeatureExtractor(nn.Module):
             p.requires_grad_(False)
         self.eval()
 
-    @property
-    def device(self) -> torch.device:
-        return self.mean.device
-
     def train(self, mode: bool = True):  # a frozen extractor stays in eval mode
         return super().train(False)
 
@@ -139,12 +138,16 @@ class FeatureExtractor(nn.Module):
         return ((images + 1) / 2 - self.mean) / self.std
 
     def forward(self, images: torch.Tensor, layers) -> dict[str, torch.Tensor]:
-        check_images("images", images, channels=3)
+        check_images("images", images, channels=3, pixel_range=True)
         layers = check_layers("layers", layers)
+        return self.extract(images.to(model_device(self)), layers)
+
+    def extract(self, images: torch.Tensor, layers) -> dict[str, torch.Tensor]:
+        """``{name: F^l}`` for ``images`` (B, 3, H, W) on the extractor's device; no checks."""
         wanted = {LAYER_INDEX[name]: name for name in layers}
         last = max(wanted)
         out = {}
-        x = self.normalize(images.to(self.device))
+        x = self.normalize(images)
         for i, module in enumerate(self.features):
             x = module(x)
             if i in wanted:
@@ -161,23 +164,37 @@ def _cached_weights() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
 
 
+#: What to do about a VGG19 weights file that cannot be used (the end of every such error).
+BAD_WEIGHTS_ADVICE = (
+    f"delete it (the course downloads it again when online), or point {WEIGHTS_ENV} to a good "
+    f"copy of {WEIGHTS_FILE} (548 MB, from {WEIGHTS_URL})"
+)
+
+
 def load_pretrained_features(path: str | os.PathLike, pooling: str = "avg") -> nn.Sequential:
     """VGG19 ``features`` with the weights in ``path`` (a torchvision VGG19 state dict).
 
     The file is read with ``torch.load(weights_only=True)``; only its ``features.*`` entries are
-    used (the classifier is not needed for style transfer).
+    used (the classifier is not needed for style transfer). A file that is truncated, corrupt or
+    holds another network raises :class:`~course_lib.checkpoints.CheckpointError` naming it and
+    saying what to do (:data:`BAD_WEIGHTS_ADVICE`).
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"VGG19 weights file not found: {path}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict):
-        raise ValueError(f"{path} does not hold a state dict")
+        raise FileNotFoundError(f"VGG19 weights file not found: {path} (named by weights= or {WEIGHTS_ENV})")
+    try:
+        state = load_state_dict(path, what_to_do=BAD_WEIGHTS_ADVICE)
+    except CheckpointError as exc:
+        raise CheckpointError(f"VGG19 weights: {exc}") from None
     feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
-    if not feats:
-        raise ValueError(f"{path} has no 'features.*' weights; is it a torchvision VGG19 state dict?")
     features = vgg19_features(pooling)
-    features.load_state_dict(feats, strict=True)
+    own = features.state_dict()
+    if set(feats) != set(own) or any(feats[k].shape != own[k].shape for k in own):
+        raise CheckpointError(
+            f"VGG19 weights: {path} does not hold torchvision's VGG19 (its 'features.*' entries do not "
+            f"match the network's {len(own)}); {BAD_WEIGHTS_ADVICE}"
+        )
+    features.load_state_dict(feats)
     return features
 
 
@@ -289,11 +306,8 @@ def vgg19_extractor(
     check_choice("pooling", pooling, ("avg", "max"))
     check_choice("normalize", normalize, ("layer", "filter", None))
     say = (lambda msg: None) if quiet else print
-    if device is None:
-        from ..device import get_device
-
-        device = get_device()
-    why = ""
+    device = resolve_device(device)
+    why, offline = "", False
     features = None
     path = None
     if isinstance(weights, (str, os.PathLike)) and str(weights) not in ("auto", "pretrained", "random"):
@@ -315,6 +329,7 @@ def vgg19_extractor(
                 features = load_pretrained_features(path, pooling)
             else:
                 why = "the trained weights are not on disk and download.pytorch.org cannot be reached"
+                offline = True
         except Exception as exc:  # a broken file or download must not stop the course
             if weights == "pretrained":
                 raise
@@ -334,14 +349,14 @@ def vgg19_extractor(
     else:
         features = random_vgg19_features(seed, pooling)
         message = (
-            f"Offline: using VGG19 with random weights (seed {seed}) because {why}; "
+            f"{'Offline: using' if offline else 'Using'} VGG19 with random weights (seed {seed}) because {why}; "
             "Gram matrices of random deep features still capture texture (He et al. 2016), so the "
             "method works the same, but results are grainier and less structured than with trained weights."
         )
         source = "random"
     extractor = FeatureExtractor(features, source, message).to(device)
     if normalize is not None:
-        calib = extractor.normalize(calibration_images(CALIBRATION_SIZE).to(extractor.device))
+        calib = extractor.normalize(calibration_images(CALIBRATION_SIZE).to(device))
         normalize_mean_activation(extractor.features, calib, per=normalize)
     say(message)
     return extractor

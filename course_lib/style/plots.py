@@ -1,15 +1,23 @@
-"""Figures for notebook 06: pure functions ``plot_x(**params) -> Figure`` (static, then sliders)."""
+"""Figures for notebook 06: functions ``plot_x(...) -> Figure`` that draw what they are given.
+
+None of them optimises anything: a notebook (or a deck) runs :func:`~course_lib.style.synthesize`
+and hands the :class:`~course_lib.train_loop.TrainRecord` to :func:`plot_results`,
+:func:`plot_snapshots` or :func:`plot_losses`. The feature-map and Gram-matrix figures run the
+frozen network forward once to get what they show.
+"""
 
 from __future__ import annotations
 
 import torch
 
 from ..data import IMAGES, load_image
-from ..validation import check_choice, check_float, check_images, check_int
+from ..device import model_device
+from ..train_loop import TrainRecord
+from ..validation import check_choice, check_images, check_instance, check_int
 from ..viz import new_figure, to_unit
-from .features import VGG19_LAYERS, FeatureExtractor, check_layer
-from .losses import gram_matrix
-from .optimize import GATYS_CONTENT_LAYER, GATYS_STYLE_LAYERS, StyleResult, synthesize
+from .features import FeatureExtractor, check_layer
+from .losses import gram_matrix, style_layer_loss
+from .optimize import GATYS_STYLE_LAYERS
 
 # Gatys et al.'s nested sets of style layers (their Fig. 1 and the texture paper's Fig. 2).
 STYLE_LAYER_SETS = {
@@ -23,21 +31,34 @@ CONTENT_LAYERS = ("conv1_2", "conv2_2", "conv3_2", "conv4_2", "conv5_2")
 
 
 def _show(ax, image: torch.Tensor, title: str | None = None) -> None:
-    img = image[0] if image.ndim == 4 else image
-    ax.imshow(to_unit(img).permute(1, 2, 0).numpy())
+    ax.imshow(to_unit(image[0]).permute(1, 2, 0).numpy())
     ax.set_axis_off()
     if title:
         ax.set_title(title, fontsize=9)
 
 
+def _check_image_dict(name: str, images) -> dict:
+    if not isinstance(images, dict) or not images:
+        raise ValueError(f"{name} must be a non-empty dict {{title: image (1, 3, H, W) in [-1, 1]}}")
+    for title, img in images.items():
+        check_images(f"{name}[{title!r}]", img, channels=3, pixel_range=True)
+    return images
+
+
+def _check_records(name: str, records) -> dict:
+    if not isinstance(records, dict) or not records:
+        raise ValueError(f"{name} must be a non-empty dict {{title: TrainRecord from synthesize}}")
+    for title, record in records.items():
+        check_instance(f"{name}[{title!r}]", record, TrainRecord, hint="what synthesize returns")
+    return records
+
+
 def plot_images(images: dict, size: float = 2.2):
     """Show named images ({title: (1, 3, H, W) in [-1, 1]}) in one row."""
-    if not isinstance(images, dict) or not images:
-        raise ValueError("images must be a non-empty dict {title: image}")
+    _check_image_dict("images", images)
     fig, axes = new_figure(1, len(images), figsize=(size * len(images), size + 0.3), squeeze=False)
     for ax, (title, img) in zip(axes[0], images.items()):
-        check_images(f"images[{title!r}]", img, channels=3)
-        _show(ax, img, title)
+        _show(ax, img[:1], title)
     return fig
 
 
@@ -47,14 +68,15 @@ def plot_feature_maps(extractor: FeatureExtractor, image: torch.Tensor, layer: s
 
     Each map is one filter's response at every position: "content" lives in where things are.
     """
-    check_images("image", image, channels=3)
+    check_instance("extractor", extractor, FeatureExtractor, hint="build it with vgg19_extractor()")
+    check_images("image", image, channels=3, pixel_range=True)
     layer = check_layer("layer", layer)
     num_maps = check_int("num_maps", num_maps, 1, 64)
     with torch.no_grad():
-        f = extractor(image[:1], [layer])[layer][0].cpu()
+        f = extractor.extract(image[:1].to(model_device(extractor)), [layer])[layer][0].cpu()
     order = f.mean(dim=(1, 2)).argsort(descending=True)[:num_maps]
     fig, axes = new_figure(1, num_maps + 1, figsize=(size * (num_maps + 1), size + 0.5), squeeze=False)
-    _show(axes[0, 0], image, "image")
+    _show(axes[0, 0], image[:1], "image")
     for ax, k in zip(axes[0, 1:], order.tolist()):
         ax.imshow(f[k].numpy(), cmap="magma")
         ax.set_axis_off()
@@ -65,38 +87,45 @@ def plot_feature_maps(extractor: FeatureExtractor, image: torch.Tensor, layer: s
     return fig
 
 
+def plot_layer_explorer(extractor: FeatureExtractor, image: str = "chelsea", layer: str = "conv1_1",
+                        size: int = 128):
+    """:func:`plot_feature_maps` of a shipped image (by name) at ``size`` px: the slider figure."""
+    check_choice("image", image, IMAGES)
+    size = check_int("size", size, 16, 1024)
+    return plot_feature_maps(extractor, load_image(image, size), layer)
+
+
 def plot_gram_matrices(extractor: FeatureExtractor, images: dict, layer: str = "conv2_1",
                        num_channels: int = 32, compare_to: str | None = None, size: float = 2.6):
     """Each image above its Gram matrix G^l (the first ``num_channels`` channels) at ``layer``.
 
-    With ``compare_to`` (a key of ``images``) each title also gives E_l = ¼ Σ_ij (G_ij − A_ij)²,
-    the style distance to that image's Gram matrix A. Two crops of the same texture are close
-    even though no pixel is in the same place: the Gram matrix is a spatial summary.
+    With ``compare_to`` (a key of ``images``) each title also gives the style distance
+    E_l = ¼ Σ_ij (G_ij − A_ij)² (:func:`~course_lib.style.style_layer_loss`) to that image's Gram
+    matrix A. Two crops of the same texture are close even though no pixel is in the same place:
+    the Gram matrix is a spatial summary.
     """
     from matplotlib.colors import PowerNorm
 
+    check_instance("extractor", extractor, FeatureExtractor, hint="build it with vgg19_extractor()")
+    _check_image_dict("images", images)
     layer = check_layer("layer", layer)
     num_channels = check_int("num_channels", num_channels, 2, 512)
-    if not isinstance(images, dict) or not images:
-        raise ValueError("images must be a non-empty dict {title: image}")
     if compare_to is not None and compare_to not in images:
         raise ValueError(f"compare_to must be one of the titles {list(images)}, got {compare_to!r}")
+    with torch.no_grad():
+        feats = {title: extractor.extract(img[:1].to(model_device(extractor)), [layer])[layer].cpu()
+                 for title, img in images.items()}
+    grams = {title: gram_matrix(f) for title, f in feats.items()}          # (1, C, C) each
+    vmax = max(float(g[0, :num_channels, :num_channels].max()) for g in grams.values())
     n = len(images)
     fig, axes = new_figure(2, n, figsize=(size * n, 2 * size + 0.5), squeeze=False)
-    grams = {}
-    for title, img in images.items():
-        check_images(f"images[{title!r}]", img, channels=3)
-        with torch.no_grad():
-            grams[title] = gram_matrix(extractor(img[:1], [layer])[layer])[0].cpu()
-    vmax = max(float(g[:num_channels, :num_channels].max()) for g in grams.values())
     for j, (title, img) in enumerate(images.items()):
-        _show(axes[0, j], img, title)
-        g = grams[title][:num_channels, :num_channels].clamp_min(0)
+        _show(axes[0, j], img[:1], title)
+        g = grams[title][0, :num_channels, :num_channels].clamp_min(0)
         im = axes[1, j].imshow(g.numpy(), cmap="viridis", norm=PowerNorm(0.5, vmin=0, vmax=vmax))
         text = f"G at {layer} ({num_channels}×{num_channels} corner)"
         if compare_to is not None:
-            dist = 0.25 * float((grams[title] - grams[compare_to]).pow(2).sum())
-            text += f"\n$E_l$ to {compare_to}: {dist:.2e}"
+            text += f"\n$E_l$ to {compare_to}: {float(style_layer_loss(feats[title], grams[compare_to])):.2e}"
         axes[1, j].set_title(text, fontsize=8)
         axes[1, j].set_xticks([])
         axes[1, j].set_yticks([])
@@ -105,27 +134,31 @@ def plot_gram_matrices(extractor: FeatureExtractor, images: dict, layer: str = "
 
 
 def plot_results(results: dict, reference: dict | None = None, size: float = 2.2):
-    """One row: the ``reference`` images ({title: image}), then each result ({title: StyleResult})."""
-    if not isinstance(results, dict) or not results:
-        raise ValueError("results must be a non-empty dict {title: StyleResult}")
+    """One row: the ``reference`` images ({title: image}), then each run's output.
+
+    ``results``: {title: TrainRecord from synthesize}; each title gets the run's steps and seconds.
+    """
+    _check_records("results", results)
+    if reference is not None:
+        _check_image_dict("reference", reference)
     reference = reference or {}
     n = len(reference) + len(results)
-    fig, axes = new_figure(1, n, figsize=(size * n, size + 0.4), squeeze=False)
+    fig, axes = new_figure(1, n, figsize=(size * n, size + 0.6), squeeze=False)
     for ax, (title, img) in zip(axes[0], reference.items()):
-        _show(ax, img, title)
-    for ax, (title, res) in zip(axes[0, len(reference):], results.items()):
-        if not isinstance(res, StyleResult):
-            raise TypeError(f"results[{title!r}] must be a StyleResult, got {type(res).__name__}")
-        _show(ax, res.image, title)
+        _show(ax, img[:1], title)
+    for ax, (title, record) in zip(axes[0, len(reference):], results.items()):
+        seconds = f"{record.seconds:.1f}" if record.seconds < 10 else f"{record.seconds:.0f}"
+        _show(ax, record.output, f"{title}\n{record.steps} steps, {seconds} s")
     return fig
 
 
-def plot_snapshots(result: StyleResult, max_snapshots: int = 8, size: float = 1.9):
-    """The image along the optimisation: x at step 0 (the start), …, the last step."""
-    if not isinstance(result, StyleResult):
-        raise TypeError(f"result must be a StyleResult, got {type(result).__name__}")
+def plot_snapshots(record: TrainRecord, max_snapshots: int = 8, size: float = 1.9):
+    """The image along the optimisation: x at step 0 (the start), …, the end (the output)."""
+    check_instance("record", record, TrainRecord, hint="what synthesize returns")
     max_snapshots = check_int("max_snapshots", max_snapshots, 2)
-    snaps = result.snapshots
+    snaps = sorted(record.snapshots.items())
+    if not snaps:
+        raise ValueError("record has no snapshots: pass the TrainRecord that synthesize returned")
     if len(snaps) > max_snapshots:
         idx = torch.linspace(0, len(snaps) - 1, max_snapshots).round().long().unique().tolist()
         snaps = [snaps[i] for i in idx]
@@ -135,76 +168,29 @@ def plot_snapshots(result: StyleResult, max_snapshots: int = 8, size: float = 1.
     return fig
 
 
-def plot_losses(results: dict, x: str = "step"):
-    """Loss curves L_total (and its terms) against ``x`` = ``"step"`` or ``"seconds"``, log scale."""
+def plot_losses(records: dict, x: str = "step"):
+    """Curves of L_total (and its nonzero terms) against ``x`` = ``"step"`` or ``"seconds"``, log scale.
+
+    ``records``: {title: TrainRecord from synthesize}. Seconds are steps × the run's mean time per
+    step (every step costs one forward and backward pass through the network).
+    """
     check_choice("x", x, ("step", "seconds"))
-    if not isinstance(results, dict) or not results:
-        raise ValueError("results must be a non-empty dict {title: StyleResult}")
+    _check_records("records", records)
     fig, ax = new_figure(figsize=(6, 3.6))
-    for title, res in results.items():
-        total = res.history["total"]
-        steps = torch.arange(1, len(total) + 1).float()
-        xs = steps * res.seconds_per_step if x == "seconds" else steps
-        line, = ax.plot(xs.numpy(), total, label=f"{title}: total")
+    for title, record in records.items():
+        total = record.series("total")
+        steps = torch.arange(1, len(total) + 1, dtype=torch.float64)
+        xs = (steps * record.seconds / max(record.steps, 1) if x == "seconds" else steps).numpy()
+        line, = ax.plot(xs, total, label=f"{title}: total")
         for term, style in (("content", "--"), ("style", ":")):
-            vals = res.history[term]
-            if any(v > 0 for v in vals):
-                ax.plot(xs.numpy(), vals, style, color=line.get_color(), label=f"{title}: {term}")
+            values = record.series(term)
+            if any(v > 0 for v in values):
+                ax.plot(xs, values, style, color=line.get_color(), label=f"{title}: {term}")
     ax.set_yscale("log")
-    lowest = min(min(res.history["total"]) for res in results.values())
+    lowest = min(min(record.series("total")) for record in records.values())
     ax.set_ylim(bottom=lowest / 30)  # a term that starts at 0 (content, from p) would squash the plot
     ax.set_xlabel("optimisation step" if x == "step" else "seconds")
     ax.set_ylabel("loss (weighted)")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     return fig
-
-
-def plot_style_transfer(
-    extractor: FeatureExtractor,
-    content: str = "astronaut",
-    style: str = "brick",
-    log10_style_weight: float = 3.0,
-    content_layer: str = GATYS_CONTENT_LAYER,
-    style_layers: str = "conv1_1 … conv5_1",
-    size: int = 128,
-    steps: int = 50,
-    tv_weight: float = 0.0,
-    optimizer: str = "lbfgs",
-    progress: bool = True,
-):
-    """Run style transfer with the slider's settings and show content | style | result.
-
-    The sliders: β/α = 10^``log10_style_weight`` (α = 1), the ``content_layer``, the set of
-    ``style_layers`` (a key of :data:`STYLE_LAYER_SETS`), the image ``size`` in pixels.
-    """
-    check_choice("content", content, IMAGES)
-    check_choice("style", style, IMAGES)
-    log10_style_weight = check_float("log10_style_weight", log10_style_weight, -3.0, 12.0)
-    check_choice("style_layers", style_layers, STYLE_LAYER_SETS)
-    size = check_int("size", size, 16, 1024)
-    p, a = load_image(content, size), load_image(style, size)
-    res = synthesize(
-        extractor, content=p, style=a, content_layer=content_layer,
-        style_layers=STYLE_LAYER_SETS[style_layers], style_weight=10.0 ** log10_style_weight,
-        tv_weight=tv_weight, init="content", optimizer=optimizer, steps=steps, progress=progress,
-    )
-    fig = plot_results(
-        {f"β/α = 1e{log10_style_weight:g}": res},
-        reference={f"content: {content}": p, f"style: {style}": a}, size=2.6,
-    )
-    fig.suptitle(
-        f"{size} px, content {content_layer}, style {style_layers}, {steps} {optimizer} steps "
-        f"({res.seconds:.0f} s)", fontsize=9,
-    )
-    return fig
-
-
-def plot_layer_explorer(extractor: FeatureExtractor, image: str = "chelsea", layer: str = "conv1_1",
-                        size: int = 128):
-    """Slider figure: feature maps of a shipped image at any VGG19 layer."""
-    check_choice("image", image, IMAGES)
-    check_choice("layer", layer, VGG19_LAYERS)
-    size = check_int("size", size, 16, 1024)
-    return plot_feature_maps(extractor, load_image(image, size), layer)
-

@@ -1,0 +1,51 @@
+"""Shared fixtures: schedules and seeded image batches (every random input of the tests is seeded)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from course_lib.diffusion import make_schedule
+
+
+@pytest.fixture(scope="session")
+def linear_schedule():
+    """DDPM's schedule: T = 1000, β from 1e-4 to 0.02."""
+    return make_schedule("linear", 1000)
+
+
+@pytest.fixture(scope="session")
+def cosine_schedule():
+    """The course's training schedule (Nichol & Dhariwal 2021), T = 1000."""
+    return make_schedule("cosine", 1000)
+
+
+def seeded(seed: int, shape=(3, 1, 8, 8), dtype=torch.float32, kind: str = "normal") -> torch.Tensor:
+    """A reproducible tensor: standard normal, or uniform in [−1, 1] (``kind="image"``)."""
+    g = torch.Generator().manual_seed(seed)
+    if kind == "image":
+        return torch.rand(shape, generator=g, dtype=dtype) * 2 - 1
+    return torch.randn(shape, generator=g, dtype=dtype)
+
+
+@pytest.fixture
+def rand():
+    """``rand(seed, shape=(3, 1, 8, 8), dtype=float32, kind="normal" | "image")``: a seeded tensor."""
+    return seeded
+
+
+@pytest.fixture(scope="session")
+def digit_batch():
+    """16 real held-out digits (16, 1, 28, 28) in [−1, 1] and their labels."""
+    from course_lib.data import load_mnist
+
+    heldout = load_mnist("test", quiet=True)
+    return heldout.images[:16], heldout.labels[:16]
+
+
+@pytest.fixture(scope="session")
+def extractor():
+    """VGG19 features with seeded random weights (the offline stand-in), for the style tests."""
+    from course_lib.style import FeatureExtractor, random_vgg19_features
+
+    return FeatureExtractor(random_vgg19_features(seed=0), "random")

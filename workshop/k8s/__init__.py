@@ -1,0 +1,1 @@
+"""The course on Kubernetes: Zero to JupyterHub values and the image recipe (see README.md)."""
