@@ -49,3 +49,12 @@ def pick(smoke, cpu, gpu, budget: str | None = None):
 def is_smoke(budget: str | None = None) -> bool:
     """True in the quick test run (``COURSE_BUDGET=smoke``)."""
     return (budget or get_budget()) == "smoke"
+
+
+def preset_for(table: dict, budget: str | None = None, **overrides) -> dict:
+    """A family's training recipe for a run budget: ``table[budget]`` (default: the active budget)
+    updated with ``overrides``. Each family keeps its own ``PRESETS`` table and calls this."""
+    budget = budget or get_budget()
+    if budget not in table:
+        raise ValueError(f"budget must be one of {', '.join(table)}; got {budget!r}")
+    return {**table[budget], **overrides}

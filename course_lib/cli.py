@@ -105,7 +105,7 @@ def check_sample_args(args) -> dict:
         raise UsageError(f"NAME must be a shipped generator ({', '.join(generators())}); "
                          f"{e.name} is a {e.family}")
     n = _int("--n", args.n, 1, MAX_N)
-    seed = _int("--seed", args.seed, 0, 2**63 - 1)
+    seed = _int("--seed", args.seed, 0, 2**32 - 1)
     nrow = _int("--nrow", args.nrow, 1)
     given = {opt: getattr(args, opt) for opt in OPTION_FLAGS if getattr(args, opt) is not None}
     refused = [OPTION_FLAGS[opt] for opt in given if opt not in e.options]

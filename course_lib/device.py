@@ -1,4 +1,4 @@
-"""Devices and seeding, shared by every notebook and every model family.
+"""Devices, a model's device and size, and seeding, shared by every notebook and model family.
 
 **The one default-device rule.** Every function of the course that takes ``device=`` treats
 ``None`` the same way: the best available device — ``COURSE_DEVICE`` if set, else CUDA, then
@@ -48,25 +48,25 @@ def resolve_device(device=None, name: str = "device") -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(
-            f"{name} must be one of {', '.join(available)} (or None for the best available), "
+            f"{name} must be one of {', '.join(available)} (or leave it unset for the best available), "
             f"got {device!r}"
         ) from None
     if dev.type not in DEVICE_KINDS:
         raise ValueError(
-            f"{name} must be one of {', '.join(available)} (or None for the best available), "
+            f"{name} must be one of {', '.join(available)} (or leave it unset for the best available), "
             f"got {device!r}"
         )
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             raise ValueError(f"{name}={device!r} but this machine has no CUDA GPU; use one of "
-                             f"{', '.join(available)} or None (best available)")
+                             f"{', '.join(available)} or leave it unset for the best available")
         if dev.index is not None and dev.index >= count:
             raise ValueError(f"{name}={device!r} but this machine has {count} CUDA GPU(s) "
                              f"(cuda:0 … cuda:{count - 1})")
     if dev.type == "mps" and not _mps_available():
         raise ValueError(f"{name}={device!r} but Apple's MPS backend is not available here; use one "
-                         f"of {', '.join(available)} or None (best available)")
+                         f"of {', '.join(available)} or leave it unset for the best available")
     return dev
 
 
@@ -89,6 +89,11 @@ def model_device(model: nn.Module) -> torch.device:
     """The device of a model's first parameter (or buffer); the CPU for a model without either."""
     first = next(itertools.chain(model.parameters(), model.buffers()), None)
     return first.device if first is not None else torch.device("cpu")
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The number of trainable parameters of a model."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def seed_everything(seed: int = 0) -> int:

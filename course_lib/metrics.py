@@ -50,7 +50,8 @@ import math
 import torch
 
 from .classifier import NUM_CLASSES, check_digits, classify
-from .validation import check_float, check_int, check_tensor
+from .validation import check_float, check_images, check_int, check_same_shape, check_tensor
+from .viz import to_unit
 
 #: Sample size at which the Fréchet ratio is measured for the targets (the offline reference size).
 FRECHET_SAMPLES = 500
@@ -117,6 +118,17 @@ def class_histogram_entropy(probs_or_predictions: torch.Tensor) -> float:
     return float(-(p * p.log()).sum() / math.log(NUM_CLASSES))
 
 
+def psd_sqrt(matrix: torch.Tensor) -> torch.Tensor:
+    """The square root S^{1/2} of a symmetric positive semi-definite matrix S (D, D): the one
+    symmetric PSD matrix with S^{1/2} S^{1/2} = S. From the eigen-decomposition S = V diag(λ) Vᵀ,
+
+        S^{1/2} = V diag(√λ) Vᵀ,
+
+    with tiny negative eigenvalues from round-off clipped to 0. Bare (no checks)."""
+    evals, evecs = torch.linalg.eigh(matrix)                      # S = V diag(λ) Vᵀ
+    return (evecs * evals.clamp(min=0).sqrt()) @ evecs.T          # V diag(√λ) Vᵀ
+
+
 def gaussian_frechet_distance(mu_a, cov_a, mu_b, cov_b) -> float:
     """Fréchet (2-Wasserstein) distance between N(μ_a, Σ_a) and N(μ_b, Σ_b):
 
@@ -136,9 +148,8 @@ def gaussian_frechet_distance(mu_a, cov_a, mu_b, cov_b) -> float:
     for name, cov in (("cov_a", cov_a), ("cov_b", cov_b)):
         if not torch.allclose(cov, cov.T, atol=1e-8 * max(1.0, float(cov.abs().max()))):
             raise ValueError(f"{name} must be a symmetric covariance matrix")
-    evals_a, evecs_a = torch.linalg.eigh(cov_a)
-    sqrt_a = (evecs_a * evals_a.clamp(min=0).sqrt()) @ evecs_a.T
-    m = sqrt_a @ cov_b @ sqrt_a
+    sqrt_a = psd_sqrt(cov_a)                                      # Σ_a^{1/2}
+    m = sqrt_a @ cov_b @ sqrt_a                                   # M = Σ_a^{1/2} Σ_b Σ_a^{1/2}
     tr_sqrt = torch.linalg.eigvalsh((m + m.T) / 2).clamp(min=0).sqrt().sum()
     fd = (mu_a - mu_b).pow(2).sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * tr_sqrt
     return max(float(fd), 0.0)
@@ -299,3 +310,88 @@ def score_digits(
     scores["frechet_ratio"] = fd_n / scores["frechet_real"]
     scores["frechet_n"] = n
     return scores
+
+
+# ----------------------------------------------------------------------------- the FD and the sample size
+# Taught in notebook 11: the estimate of the FD is biased upwards, by about k/n for n samples
+# (Chong & Forsyth 2020), so FDs measured at different n, or with different feature extractors,
+# do not compare.
+
+
+def _check_sizes(name: str, sizes) -> list[int]:
+    sizes = [check_int(f"{name}[{i}]", n, 2) for i, n in enumerate(sizes)]
+    if not sizes:
+        raise ValueError(f"{name} must hold at least one sample size")
+    return sizes
+
+
+def frechet_by_sample_size(sizes=(100, 250, 500, 1000, 2000, 4000), repeats: int = 20, seed: int = 0,
+                           device=None) -> dict[int, torch.Tensor]:
+    """The bias curve: for each n in ``sizes``, the FDs (repeats,) of ``repeats`` sets of n *real*
+    training digits to the held-out reference (:func:`real_frechet_samples`). Real digits are
+    perfect samples, so every FD here is estimation error; it falls as n grows. At n equal to the
+    pool (:data:`YARDSTICK_POOL`) every set is the whole pool and the spread is 0."""
+    sizes = _check_sizes("sizes", sizes)
+    pool = reference_features(device)["real"].shape[0]
+    for i, n in enumerate(sizes):
+        check_int(f"sizes[{i}]", n, 2, pool, hint="training digits available")
+    return {n: real_frechet_samples(n, repeats, seed, device) for n in sizes}
+
+
+def frechet_extrapolation(sizes, values) -> tuple[float, float]:
+    """Fit FD(n) = FD_∞ + k/n by least squares to mean FDs ``values`` at sample sizes ``sizes``
+    (Chong & Forsyth 2020, "FID_∞"); returns (FD_∞, k). Bare (no checks)."""
+    inv_n = torch.tensor([1.0 / n for n in sizes], dtype=torch.float64)
+    y = torch.as_tensor(values, dtype=torch.float64)
+    design = torch.stack([torch.ones_like(inv_n), inv_n], dim=1)   # [1, 1/n]
+    fd_inf, k = torch.linalg.lstsq(design, y[:, None]).solution.flatten()  # y ≈ FD_∞ + k · (1/n)
+    return float(fd_inf), float(k)
+
+
+def ranking_flip_rate(feats_a: torch.Tensor, feats_b: torch.Tensor, reference: torch.Tensor,
+                      num_samples: int = FRECHET_SAMPLES, repeats: int = 100, seed: int = 0) -> dict:
+    """How often ``num_samples`` samples rank two models the wrong way round.
+
+    ``feats_a``, ``feats_b``: features (N_a, D), (N_b, D) of large pools from two models;
+    ``reference``: features of real digits (N_ref, D). The *truth* is the ranking of the two full
+    pools' FDs to the reference; each of ``repeats`` trials draws ``num_samples`` from each pool
+    (seeded, without replacement) and ranks their FDs. Returns a dict with ``fd_a``, ``fd_b`` (the
+    full pools), ``fds_a``, ``fds_b`` (repeats,) and ``flip_rate``, the share of trials whose
+    ranking disagrees with the truth.
+    """
+    for name, f in (("feats_a", feats_a), ("feats_b", feats_b), ("reference", reference)):
+        check_tensor(name, f, ndim=2, floating=True)
+    smallest = min(feats_a.shape[0], feats_b.shape[0])
+    num_samples = check_int("num_samples", num_samples, 2, smallest, hint="the smaller pool's size")
+    repeats = check_int("repeats", repeats, 1, 10_000)
+    gen = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    fd_a, fd_b = frechet_distance(feats_a, reference), frechet_distance(feats_b, reference)
+    fds_a, fds_b = [], []
+    for _ in range(repeats):
+        fds_a.append(frechet_distance(feats_a[torch.randperm(feats_a.shape[0], generator=gen)[:num_samples]], reference))
+        fds_b.append(frechet_distance(feats_b[torch.randperm(feats_b.shape[0], generator=gen)[:num_samples]], reference))
+    fds_a, fds_b = torch.tensor(fds_a), torch.tensor(fds_b)
+    flips = (fds_a < fds_b) != (fd_a < fd_b)
+    return {"fd_a": fd_a, "fd_b": fd_b, "fds_a": fds_a, "fds_b": fds_b, "flip_rate": float(flips.double().mean())}
+
+
+# ----------------------------------------------------------------------------- reconstructions
+
+
+def psnr(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB of each image (B,) against ``reference``, both (B, C, H, W) in [−1, 1]:
+    10 log₁₀(1 / MSE) with the MSE taken on [0, 1] intensities (identical images give inf)."""
+    check_images("images", images, pixel_range=True)
+    check_same_shape("reference", reference, images, "images")
+    mse = (to_unit(images) - to_unit(reference)).pow(2).flatten(1).mean(1)  # on [0, 1]
+    return 10 * torch.log10(1 / mse)  # 10 log₁₀(MAX² / MSE), MAX = 1
+
+
+def mid_grey_share(images: torch.Tensor, low: float = 0.2, high: float = 0.8) -> float:
+    """The share of pixels with intensity in (``low``, ``high``) on [0, 1]: digits are ink (1)
+    on paper (0), and the blur of an averaged image lives in between."""
+    check_images("images", images, pixel_range=True)
+    low = check_float("low", low, 0.0, 1.0)
+    high = check_float("high", high, low, 1.0, low_open=True)
+    u = to_unit(images)
+    return float(((u > low) & (u < high)).double().mean())

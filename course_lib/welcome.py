@@ -18,7 +18,7 @@ MIN_VERSIONS = {"torch": "2.2", "torchvision": "0.17", "ipywidgets": "7.7", "mat
 # notebooks use for it — one for all, or one per notebook). A test checks that every notebook named here really mentions the milestone;
 # an empty tuple means the course only places it on the map.
 LANDSCAPE = [
-    (2013, "VAE", "Variational autoencoder (Kingma & Welling)", (), "VAE"),
+    (2013, "VAE", "Variational autoencoder (Kingma & Welling)", ("07",), "Kingma"),
     (2014, "GAN", "GAN (Goodfellow et al.)", ("01", "02"), "Goodfellow"),
     (2015, "GAN", "DCGAN (Radford et al.)", ("02",), "DCGAN"),
     (2015, "Diffusion", "Diffusion models (Sohl-Dickstein et al.)", ("03",), "Sohl-Dickstein"),
@@ -28,6 +28,7 @@ LANDSCAPE = [
     (2020, "Diffusion", "DDPM (Ho et al.)", ("03", "04"), "DDPM"),
     (2021, "Diffusion", "DDIM; cosine schedule", ("03", "04"), {"03": "cosine", "04": "DDIM"}),
     (2021, "Autoregressive", "DALL·E (Ramesh et al.)", (), "DALL·E"),
+    (2021, "Diffusion", "SDEdit, RePaint: editing with a denoiser", ("09",), "SDEdit"),
     (2022, "Diffusion", "Classifier-free guidance", ("05",), "classifier-free"),
     (2022, "Text-to-image", "DALL·E 2, Stable Diffusion, Imagen", ("05",), "Stable Diffusion"),
 ]
@@ -118,15 +119,20 @@ def plot_landscape():
     fig, ax = new_figure(figsize=(11, 5.2))
     families = list(FAMILY_COLORS)
     seen = dict.fromkeys(families, 0)
+    last_year = {}  # (family, side) -> year of the last label on that side
     for year, family, milestone, notebooks, _ in LANDSCAPE:
         y = families.index(family)
         above = seen[family] % 2 == 0 and year != 2019  # alternate labels; keep StyleGAN clear of DDPM
         seen[family] += 1
+        # a label closer than ~1.5 years to the last one on its side moves one label height further out
+        far = year - last_year.get((family, above), -100) < 1.5
+        last_year[family, above] = year
+        offset = (9 + 20 * far) if above else -(10 + 20 * far)
         ax.scatter(year, y, s=90, color=FAMILY_COLORS[family], zorder=3)
         ax.annotate(
             f"{milestone}\n[{where_taught(notebooks)}]",
             (year, y),
-            xytext=(0, 9 if above else -10),
+            xytext=(0, offset),
             textcoords="offset points",
             ha="center",
             va="bottom" if above else "top",

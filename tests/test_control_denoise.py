@@ -9,29 +9,14 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import seeded
+from conftest import (
+    Oracle,  # noqa: F401  (the other control tests import it from here)
+    seeded,
+)
 
 from course_lib.diffusion import make_schedule
 from course_lib.diffusion.samplers import ddim_timesteps, denoise, sample
 from course_lib.diffusion.unet import UNet
-
-
-class Oracle(torch.nn.Module):
-    """A perfect denoiser for a known batch x0: ε̂ = (x_t − √ᾱ_t x0)/√(1−ᾱ_t) (or the matching v̂)."""
-
-    def __init__(self, x0, schedule, prediction="epsilon"):
-        super().__init__()
-        self.x0, self.schedule, self.prediction = x0, schedule, prediction
-        self.w = torch.nn.Parameter(torch.zeros(()))
-        self.image_size, self.in_channels = x0.shape[-1], x0.shape[1]
-        self.calls = 0
-
-    def forward(self, xt, t):
-        self.calls += 1
-        a = self.schedule.alpha_bars[torch.as_tensor(t)].float()
-        a = a.reshape(-1, 1, 1, 1) if a.ndim else a
-        eps = (xt - a.sqrt() * self.x0) / (1 - a).sqrt()
-        return eps if self.prediction == "epsilon" else a.sqrt() * eps - (1 - a).sqrt() * self.x0
 
 
 def tiny_unet(num_classes=None, kind="cosine", prediction="v", seed=0):

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import Oracle as _Oracle
 from conftest import seeded
 
 from course_lib.checks.diffusion_reverse import check_ddpm_step, reference_ddpm_step
@@ -93,23 +94,6 @@ def test_ddim_eta0_is_deterministic_and_follows_eq12(sched):
     x0 = (xt - (1 - a_t).sqrt() * eps) / a_t.sqrt()
     torch.testing.assert_close(out, (a_s.sqrt() * x0 + (1 - a_s).sqrt() * eps).float())
     assert float(ddim_sigma(t, s, sched, eta=0.0)) == 0.0
-
-
-class _Oracle(torch.nn.Module):
-    """Knows the one clean image x0, so it predicts exactly: ε̂ = (x_t − √ᾱ_t x0)/√(1−ᾱ_t), or v̂."""
-
-    def __init__(self, x0, sched, prediction="epsilon"):
-        super().__init__()
-        self.x0, self.schedule, self.prediction = x0, sched, prediction
-        self.w = torch.nn.Parameter(torch.zeros(()))
-        self.image_size, self.in_channels = x0.shape[-1], x0.shape[1]
-
-    def forward(self, xt, t):
-        t = torch.as_tensor(t)
-        a = self.schedule.alpha_bars[t].float()
-        a = a.reshape(-1, 1, 1, 1) if a.ndim else a
-        eps = (xt - a.sqrt() * self.x0) / (1 - a).sqrt()
-        return eps if self.prediction == "epsilon" else a.sqrt() * eps - (1 - a).sqrt() * self.x0
 
 
 @pytest.mark.parametrize("sampler,nfe,eta,variance", [("ddim", 10, 0.0, "posterior"), ("ddim", 50, 0.5, "posterior"),

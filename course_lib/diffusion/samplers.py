@@ -325,6 +325,25 @@ def denoise(
     return x, trajectory
 
 
+def sampler_timesteps(schedule: Schedule, sampler: str = "ddim", nfe: int | None = None) -> list[int]:
+    """The timesteps a sampler visits, T − 1 first (checks ``sampler`` and ``nfe``).
+
+    ``"ddpm"``: every step T − 1 … 0 (``nfe`` must be ``None`` or T); ``"ddim"``: ``nfe`` (default
+    :data:`DEFAULT_NFE`) evenly spaced steps, :func:`ddim_timesteps`. Used by :func:`sample` and by
+    every other sampler with these knobs (notebook 08's text-to-image pipeline).
+    """
+    check_choice("sampler", sampler, SAMPLERS)
+    T = schedule.num_steps
+    if sampler == "ddpm":
+        if nfe is not None and nfe != T:
+            raise ValueError(f"nfe must be None or {T} for sampler='ddpm' (it runs every step); "
+                             "use sampler='ddim' for fewer")
+        return list(range(T - 1, -1, -1))
+    nfe = check_int("nfe", DEFAULT_NFE if nfe is None else nfe, 1, T,
+                    hint=f"network evaluations, at most T = {T}")
+    return ddim_timesteps(T, nfe)
+
+
 def sample(
     model: nn.Module,
     n: int,
@@ -360,16 +379,7 @@ def sample(
     schedule = check_denoiser(model)
     check_choice("sampler", sampler, SAMPLERS)
     n = check_int("n", n, 1)
-    T = schedule.num_steps
-    if sampler == "ddpm":
-        if nfe is not None and nfe != T:
-            raise ValueError(f"nfe must be None or {T} for sampler='ddpm' (it runs every step); "
-                             "use sampler='ddim' for fewer")
-        timesteps = list(range(T - 1, -1, -1))
-    else:
-        nfe = check_int("nfe", DEFAULT_NFE if nfe is None else nfe, 1, T,
-                        hint=f"network evaluations, at most T = {T}")
-        timesteps = ddim_timesteps(T, nfe)
+    timesteps = sampler_timesteps(schedule, sampler, nfe)
     eta = check_float("eta", eta, 0.0, hint="0 = deterministic DDIM, 1 = DDPM-like")
     check_choice("variance", variance, VARIANCES)
     trajectory_points = check_int("trajectory_points", trajectory_points, 1)

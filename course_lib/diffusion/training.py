@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..budget import get_budget
+from ..budget import preset_for
 from ..checkpoints import load_or_train
 from ..data import Digits
 from ..device import resolve_device
@@ -61,9 +61,7 @@ PRESETS = {
 
 def preset(budget: str | None = None, **overrides) -> dict:
     """The training recipe for a run budget (``smoke``/``cpu``/``gpu``; default: the active one)."""
-    budget = budget or get_budget()
-    check_choice("budget", budget, PRESETS)
-    return {**PRESETS[budget], **overrides}
+    return preset_for(PRESETS, budget, **overrides)
 
 
 def _images_and_labels(data):

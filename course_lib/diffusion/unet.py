@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..device import count_parameters  # noqa: F401  (re-exported: notebooks import it from here)
 from ..validation import check_choice, check_float, check_int
 from .schedules import make_schedule
 
@@ -265,7 +266,3 @@ def build_unet(config: dict) -> UNet:
             args[key] = tuple(args[key])
     return UNet(**args)
 
-
-def count_parameters(model: nn.Module) -> int:
-    """The number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..classifier import check_digits
-from ..device import model_device
+from ..device import count_parameters, model_device  # noqa: F401  (count_parameters re-exported)
 from ..validation import check_int, check_tensor
 from .elbo import bernoulli_mean
 
@@ -148,10 +148,6 @@ def build_vae(config: dict | None = None) -> ConvVAE:
     """An untrained :class:`ConvVAE` from a config dict (the registry's builder)."""
     return ConvVAE(**(config or {}))
 
-
-def count_parameters(model: nn.Module) -> int:
-    """The number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 @torch.no_grad()

@@ -18,8 +18,8 @@ import math
 import torch
 
 from ..classifier import check_digits, classify
-from ..validation import check_float, check_int, check_same_shape, check_tensor
-from ..viz import to_unit
+from ..metrics import mid_grey_share, psnr  # noqa: F401  (re-exported: the scores live in course_lib.metrics)
+from ..validation import check_float, check_int, check_tensor
 
 #: Stable Diffusion's autoencoder (Rombach et al. 2022, f = 8): a 512×512×3 image to a 64×64×4 latent.
 STABLE_DIFFUSION = dict(image_shape=(3, 512, 512), latent_shape=(4, 64, 64))
@@ -28,25 +28,6 @@ STABLE_DIFFUSION = dict(image_shape=(3, 512, 512), latent_shape=(4, 64, 64))
 def compression_factor(image_shape, latent_shape) -> float:
     """∏ image_shape / ∏ latent_shape: 784 / 196 = 4 for (1, 28, 28) → (4, 7, 7)."""
     return math.prod(image_shape) / math.prod(latent_shape)
-
-
-def psnr(images: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB of each image (B,) against ``reference``, both in [−1, 1]:
-    10 log₁₀(1 / MSE) with the MSE taken on [0, 1] intensities (identical images give inf)."""
-    check_digits("images", images)
-    check_same_shape("reference", reference, images, "images")
-    mse = (to_unit(images) - to_unit(reference)).pow(2).flatten(1).mean(1)  # on [0, 1]
-    return 10 * torch.log10(1 / mse)  # 10 log₁₀(MAX² / MSE), MAX = 1
-
-
-def mid_grey_share(images: torch.Tensor, low: float = 0.2, high: float = 0.8) -> float:
-    """The share of pixels with intensity in (``low``, ``high``) on [0, 1]: digits are ink (1)
-    on paper (0), and the blur of an averaged image lives in between."""
-    check_digits("images", images)
-    low = check_float("low", low, 0.0, 1.0)
-    high = check_float("high", high, low, 1.0, low_open=True)
-    u = to_unit(images)
-    return float(((u > low) & (u < high)).double().mean())
 
 
 def active_units(mu: torch.Tensor, threshold: float = 0.01) -> tuple[int, torch.Tensor]:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..budget import get_budget
+from ..budget import preset_for
 from ..device import resolve_device
 from ..train_loop import Budget, TrainRecord
-from ..validation import check_choice, check_float, check_images, check_int, check_module
+from ..validation import check_float, check_images, check_int, check_module
 from .elbo import ElboTerms, bernoulli_log_likelihood, negative_elbo, reparameterise
 
 #: How long :func:`load_or_train_vae` trains a VAE per run budget when it does not load one
@@ -36,9 +36,7 @@ PRESETS = {
 
 def preset(budget: str | None = None, **overrides) -> dict:
     """The training budget for a run budget (``smoke``/``cpu``/``gpu``; default: the active one)."""
-    budget = budget or get_budget()
-    check_choice("budget", budget, PRESETS)
-    return {**PRESETS[budget], **overrides}
+    return preset_for(PRESETS, budget, **overrides)
 
 
 def vae_step_terms(model: nn.Module, images: torch.Tensor, noise_generator: torch.Generator | None = None,
