@@ -59,14 +59,14 @@ def resolve_device(device=None, name: str = "device") -> torch.device:
     if dev.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise ValueError(f"{name}={device!r} but this machine has no CUDA GPU; use one of "
-                             f"{', '.join(available)} or leave it unset for the best available")
+            raise ValueError(f"{name}={device!r} but this machine has no CUDA GPU; use "
+                             f"{' or '.join(available)}, or leave it unset for the best available")
         if dev.index is not None and dev.index >= count:
             raise ValueError(f"{name}={device!r} but this machine has {count} CUDA GPU(s) "
                              f"(cuda:0 … cuda:{count - 1})")
     if dev.type == "mps" and not _mps_available():
-        raise ValueError(f"{name}={device!r} but Apple's MPS backend is not available here; use one "
-                         f"of {', '.join(available)} or leave it unset for the best available")
+        raise ValueError(f"{name}={device!r} but Apple's MPS backend is not available here; use "
+                         f"{' or '.join(available)}, or leave it unset for the best available")
     return dev
 
 

@@ -93,6 +93,27 @@ def _sample_vae(model, n, *, seed, device, progress):
     return sample_prior(model, n, seed=seed, device=device, progress=progress)
 
 
+def _build_text2img(config: dict) -> nn.Module:
+    from .text2img.pipeline import build_text2img
+
+    return build_text2img(config)
+
+
+def _sample_text2img(model, n, *, seed, device, progress, prompt="", negative_prompt="", guidance_scale=None,
+                     nfe=None, sampler="ddim", eta=0.0):
+    from .text2img.pipeline import DEFAULT_GUIDANCE, generate
+
+    return generate(model, prompt, n, negative_prompt=negative_prompt, nfe=nfe, sampler=sampler, eta=eta,
+                    guidance_scale=DEFAULT_GUIDANCE if guidance_scale is None else guidance_scale,
+                    seed=seed, device=device, progress=progress)
+
+
+def _build_clip(config: dict) -> nn.Module:
+    from .text2img.clip import build_clip
+
+    return build_clip(config)
+
+
 REGISTRY: dict[str, Entry] = {
     e.name: e
     for e in (
@@ -109,6 +130,12 @@ REGISTRY: dict[str, Entry] = {
               _sample_vae, aliases=("vae-2d",), makes="python scripts/train_vae.py vae_2d"),
         Entry("vae_latent", "vae", "VAE with a 4x7x7 latent, the compressor notebook 08 diffuses in",
               _build_vae, _sample_vae, aliases=("vae-latent",), makes="python scripts/train_vae.py vae_latent"),
+        Entry("text2img", "text2img", "text-to-image: a prompt (English or Chinese) -> digits, latent diffusion "
+              "with cross-attention", _build_text2img, _sample_text2img,
+              options=("prompt", "negative_prompt", "guidance_scale", "nfe", "sampler", "eta"),
+              aliases=("text-to-image",), makes="python scripts/train_text2img.py"),
+        Entry("text2img_clip", "text2img", "CLIP in miniature: the text encoder of text2img and its image encoder",
+              _build_clip, makes="python scripts/train_text2img.py"),
         Entry("mnist_classifier", "classifier", "the digit classifier that scores generated digits",
               _build_classifier, makes="python scripts/train_classifier.py"),
     )

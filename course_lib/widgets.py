@@ -31,13 +31,14 @@ def control_defaults(plot_fn: Callable, names) -> dict:
             if name in params and params[name].default is not inspect.Parameter.empty}
 
 
-def interact_figure(plot_fn: Callable, manual: bool = False, **controls) -> None:
+def interact_figure(plot_fn: Callable, manual: bool | str = False, **controls) -> None:
     """Wrap ``plot_fn`` in ipywidgets controls; each change redraws the returned figure.
 
     ``controls`` are what ``ipywidgets.interact`` takes (widgets, ``(min, max, step)`` tuples,
     lists of choices, ``fixed(...)``). Each control starts at ``plot_fn``'s default for that
     parameter when it has one (a widget's ``value`` is set to it). With ``manual=True`` the figure
-    is redrawn only when the learner presses the button, for work that takes more than a moment.
+    is redrawn only when the learner presses the button, for work that takes more than a moment;
+    a string names that button (``manual="Generate"``; default "Run Interact").
     """
     import ipywidgets
 
@@ -58,4 +59,8 @@ def interact_figure(plot_fn: Callable, manual: bool = False, **controls) -> None
         for name in controls
     ])
     draw.__name__ = getattr(plot_fn, "__name__", "draw")
-    (ipywidgets.interact_manual if manual else ipywidgets.interact)(draw, **controls)
+    if isinstance(manual, str) and manual:
+        factory = ipywidgets.interact_manual.options(manual_name=manual)
+    else:
+        factory = ipywidgets.interact_manual if manual else ipywidgets.interact
+    factory(draw, **controls)
