@@ -165,6 +165,7 @@ def train_gan(
     fixed_z: torch.Tensor | None = None,
     snapshot_steps: Sequence[int] = (),
     desc: str = "GAN",
+    ema=None,
 ) -> TrainRecord:
     """Train G and D with :func:`train_step` for ``steps`` steps or ``minutes`` minutes (whichever
     comes first), under one progress bar; return the :class:`~course_lib.train_loop.TrainRecord`.
@@ -181,6 +182,8 @@ def train_gan(
     ``d_fake`` mean D(G(z)) (before D's update) and ``g_grad_norm`` ‖∇θ L_G‖.
     ``record.snapshots[s]`` is G(``fixed_z``) after s steps for every s in ``snapshot_steps``
     (0 = before training) and at the end: the same latent vectors, watched improving.
+    ``ema``: an optional :class:`~course_lib.ema.EMA` of the generator, updated after every step
+    (sample from ``ema.model``; ``scripts/train_dcgan.py`` ships it).
     """
     latent_dim = _latent_dim(generator)
     check_module("discriminator", discriminator)
@@ -217,6 +220,11 @@ def train_gan(
     if wanted is not None and tuple(wanted) != tuple(made):
         raise ValueError(f"the discriminator takes samples of shape {tuple(wanted)} but data holds samples "
                          f"of shape {tuple(sample.shape[1:])}")
+    if ema is not None:
+        from ..ema import EMA
+
+        if not isinstance(ema, EMA):
+            raise TypeError(f"ema must be a course_lib.ema.EMA of the generator, got {type(ema).__name__}")
     snapshot_steps = sorted({check_int(f"snapshot_steps[{i}]", s, 0, budget.max_steps)
                              for i, s in enumerate(snapshot_steps)})
     if fixed_z is not None:
@@ -228,6 +236,8 @@ def train_gan(
     batches = _batches(data, batch_size, rng)
     discriminator.to(device).train()
     generator.train()
+    if ema is not None:
+        ema.model.to(device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
     if 0 in snapshot_steps:
@@ -237,6 +247,8 @@ def train_gan(
         z = torch.randn(batch_size, latent_dim, generator=rng).to(device)
         d_loss, g_loss, real_logits, fake_logits = train_step(
             generator, discriminator, real, z, opt_g, opt_d, loss=loss, label_smoothing=label_smoothing)
+        if ema is not None:
+            ema.update(generator)                             # θ_EMA ← d·θ_EMA + (1 − d)·θ
         budget.log(d_loss=d_loss, g_loss=g_loss, d_real=torch.sigmoid(real_logits).mean(),
                    d_fake=torch.sigmoid(fake_logits).mean(), g_grad_norm=_grad_norm(generator))
         if step + 1 in snapshot_steps:
