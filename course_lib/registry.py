@@ -168,7 +168,12 @@ def shipped_record(name: str) -> dict | None:
 
 
 def has_shipped(name: str) -> bool:
-    """True if the checkpoint ``name`` is listed in the manifest and its file is present."""
+    """True if the checkpoint ``name`` is listed in the manifest and its file is present; False for a
+    name this copy of the course does not register (a model of a notebook it does not have yet)."""
+    try:
+        entry(name)
+    except ValueError:
+        return False
     return shipped_record(name) is not None
 
 

@@ -34,6 +34,8 @@ def test_aliases_and_unknown_names():
     assert entry("ddpm").name == "ddpm_mnist" and entry("dcgan").name == "dcgan_mnist"
     with pytest.raises(ValueError, match="name must be a model the course ships: .*got 'sd15'"):
         entry("sd15")
+    # a model this copy does not register (a later notebook's) is simply not shipped here
+    assert has_shipped("sd15") is False and has_shipped("ddpm") is has_shipped("ddpm_mnist")
 
 
 def test_sample_pretrained_checks_options_and_kind():
