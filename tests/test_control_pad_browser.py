@@ -13,21 +13,11 @@ Skipped with a one-line reason without Chromium, playwright, JupyterLab or ipyca
 
 from __future__ import annotations
 
-import importlib.util
-import json
 import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-
-CHROMIUM = os.environ.get("SLIDES_CHROMIUM", "/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
+from lab_browser import missing_tools, notebook_page, require, running_lab
 
 PAD_CELL = """
 import torch
@@ -55,84 +45,20 @@ pad
 """
 
 
-def _missing() -> str | None:
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        return f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    for module, fix in (("playwright", "pip install -e '.[dev]'"), ("jupyterlab", "pip install -e '.[dev]'"),
-                        ("ipycanvas", "pip install 'ipycanvas>=0.13'")):
-        if importlib.util.find_spec(module) is None:
-            return f"the {module} package is not installed ({fix})"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _notebook(path: Path) -> None:
-    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": PAD_CELL.strip()}
-    path.write_text(json.dumps({"cells": [cell], "metadata": {"kernelspec": {
-        "name": "python3", "display_name": "Python 3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}))
-
-
 @pytest.fixture
 def lab(tmp_path):
-    reason = _missing()
-    if reason:
-        if os.environ.get("COURSE_REQUIRE_BROWSER", "").strip() not in ("", "0"):
-            pytest.fail(f"COURSE_REQUIRE_BROWSER is set but {reason}")
-        pytest.skip(reason)
-    _notebook(tmp_path / "pad.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "COURSE_BUDGET": "smoke", "COURSE_DEVICE": "cpu", "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={tmp_path}", "--allow-root",
-         "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "lab.log").open("w"), env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    pytest.fail("JupyterLab did not start: " + (tmp_path / "lab.log").read_text()[-2000:])
-                time.sleep(0.5)
-        yield f"{base}/lab/tree/pad.ipynb?token={token}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    require(missing_tools((("playwright", "pip install -e '.[dev]'"), ("jupyterlab", "pip install -e '.[dev]'"),
+                           ("ipycanvas", "pip install 'ipycanvas>=0.13'"))))
+    with running_lab(tmp_path, "pad.ipynb", PAD_CELL) as url:
+        yield url
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_digit_drawn_with_the_mouse_in_jupyterlab_becomes_a_digit(lab, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     shots = Path(os.environ.get("CONTROL_SCREENS_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(lab, wait_until="domcontentloaded", timeout=90_000)
-        page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell')",
-                               timeout=90_000)
-        page.wait_for_function("document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-KernelStatus') !== null",
-                               timeout=90_000)
-        page.wait_for_timeout(2000)           # let the kernel connect
-        page.evaluate("document.querySelectorAll('.jp-toast-container, .Toastify').forEach(e => e.remove())")
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    with notebook_page(lab) as (page, errors):
         canvas = page.locator(".jp-OutputArea canvas").first
         canvas.wait_for(state="visible", timeout=120_000)
         page.wait_for_timeout(1000)
@@ -159,7 +85,6 @@ def test_a_digit_drawn_with_the_mouse_in_jupyterlab_becomes_a_digit(lab, tmp_pat
         page.wait_for_timeout(500)
         page.screenshot(path=str(shots / "pad-digit.png"))
         text = answer.inner_text()
-        browser.close()
     points = int(text.split("stroke(s), ")[1].split(" points")[0])
     assert points >= 10, text                 # the moves arrived as many points, not just the corners
     assert "sketch read as 7" in text, text

@@ -14,23 +14,14 @@ Skipped with a one-line reason without Chromium, playwright, JupyterLab or the c
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from lab_browser import missing_tools, notebook_page, require, running_lab
 
 from course_lib.registry import has_shipped
-
-CHROMIUM = os.environ.get("SLIDES_CHROMIUM", "/usr/bin/chromium")
-ROOT = Path(__file__).resolve().parents[1]
 
 PANEL_CELL = """
 import ipywidgets as widgets
@@ -62,81 +53,23 @@ interact_figure(
 """
 
 
-def _missing() -> str | None:
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        return f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
-    for module in ("playwright", "jupyterlab", "ipywidgets"):
-        if importlib.util.find_spec(module) is None:
-            return f"the {module} package is not installed (pip install -e '.[dev]')"
-    if not has_shipped("text2img"):
-        return "the text2img checkpoint is not in this copy (python scripts/train_text2img.py)"
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def lab(tmp_path):
-    reason = _missing()
-    if reason:
-        if os.environ.get("COURSE_REQUIRE_BROWSER", "").strip() not in ("", "0"):
-            pytest.fail(f"COURSE_REQUIRE_BROWSER is set but {reason}")
-        pytest.skip(reason)
-    cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [], "source": PANEL_CELL.strip()}
-    (tmp_path / "panel.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {"kernelspec": {
-        "name": "python3", "display_name": "Python 3", "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}))
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "COURSE_BUDGET": "smoke", "COURSE_DEVICE": "cpu", "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={tmp_path}", "--allow-root",
-         "--LabApp.expose_app_in_browser=True", "--ServerApp.open_browser=False"],
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "lab.log").open("w"), env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline or server.poll() is not None:
-                    pytest.fail("JupyterLab did not start: " + (tmp_path / "lab.log").read_text()[-2000:])
-                time.sleep(0.5)
-        yield f"{base}/lab/tree/panel.ipynb?token={token}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+    reason = missing_tools((("playwright", "pip install -e '.[dev]'"), ("jupyterlab", "pip install -e '.[dev]'"),
+                            ("ipywidgets", "pip install -e '.[dev]'")))
+    if reason is None and not has_shipped("text2img"):
+        reason = "the text2img checkpoint is not in this copy (python scripts/train_text2img.py)"
+    require(reason)
+    with running_lab(tmp_path, "panel.ipynb", PANEL_CELL) as url:
+        yield url
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_typed_prompt_is_drawn_when_the_button_is_pressed(lab, tmp_path):
-    from playwright.sync_api import sync_playwright
-
     shots = Path(os.environ.get("TEXT2IMG_SCREENS_DIR") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(lab, wait_until="domcontentloaded", timeout=90_000)
-        page.wait_for_function("window.jupyterapp && document.querySelector('.jp-Notebook .jp-Cell')",
-                               timeout=90_000)
-        page.wait_for_function("document.querySelector('.jp-Notebook-ExecutionIndicator, .jp-KernelStatus') !== null",
-                               timeout=90_000)
-        page.wait_for_timeout(2000)           # let the kernel connect
-        page.evaluate("document.querySelectorAll('.jp-toast-container, .Toastify').forEach(e => e.remove())")
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    with notebook_page(lab) as (page, errors):
         prompt = page.locator(".jp-OutputArea .widget-text input").first
         prompt.wait_for(state="visible", timeout=180_000)
         button = page.locator(".jp-OutputArea button.jupyter-button").first
@@ -175,7 +108,6 @@ def test_a_typed_prompt_is_drawn_when_the_button_is_pressed(lab, tmp_path):
         images = page.locator(".jp-OutputArea-output img")
         page.screenshot(path=str(shots / "panel-redrawn.png"))
         count = images.count()
-        browser.close()
     assert label == "Generate", label
     assert "w=3, 20 steps" in text, text
     read = json.loads(text.split("read as ")[1])
