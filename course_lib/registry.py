@@ -93,6 +93,20 @@ def _sample_vae(model, n, *, seed, device, progress):
     return sample_prior(model, n, seed=seed, device=device, progress=progress)
 
 
+def _build_flow(config: dict) -> nn.Module:
+    from .flow.latent import build_latent_flow
+    from .flow.matching import build_flow_unet
+
+    return build_latent_flow(config) if "vae" in config else build_flow_unet(config)
+
+
+def _sample_flow(model, n, *, seed, device, progress, nfe=8, solver="euler", label=None):
+    from .flow.ode import sample_flow
+
+    return sample_flow(model, n, nfe=nfe, solver=solver, seed=seed, device=device, progress=progress,
+                       labels=label)
+
+
 def _build_text2img(config: dict) -> nn.Module:
     from .text2img.pipeline import build_text2img
 
@@ -130,6 +144,15 @@ REGISTRY: dict[str, Entry] = {
               _sample_vae, aliases=("vae-2d",), makes="python scripts/train_vae.py vae_2d"),
         Entry("vae_latent", "vae", "VAE with a 4x7x7 latent, the compressor notebook 08 diffuses in",
               _build_vae, _sample_vae, aliases=("vae-latent",), makes="python scripts/train_vae.py vae_latent"),
+        Entry("flow", "flow", "class-conditional latent flow (SD3 in miniature): digits in vae_latent's space "
+              "in a few Euler steps (--steps = network evaluations)",
+              _build_flow, _sample_flow, options=("nfe", "label"), aliases=("flow-mnist",),
+              makes="python scripts/train_flow.py latent ... --ship (the exact command: the manifest's notes)"),
+        Entry("flow_reflow", "flow", "rectified flow distilled from ddpm_mnist by reflow: unconditional digits "
+              "in a few Euler steps (--steps = network evaluations)",
+              _build_flow, _sample_flow, options=("nfe",), aliases=("reflow",),
+              makes="python scripts/train_flow.py pairs ... && python scripts/train_flow.py reflow ... --ship "
+                    "(the exact commands: the manifest's notes)"),
         Entry("text2img", "text2img", "text-to-image: a prompt (English or Chinese) -> digits, latent diffusion "
               "with cross-attention", _build_text2img, _sample_text2img,
               options=("prompt", "negative_prompt", "guidance_scale", "nfe", "sampler", "eta"),

@@ -60,6 +60,7 @@ BAD = [
     (["sample", "ddpm", "--label", "3", "--out", "x.pt"], "--label does not apply to ddpm_mnist"),
     (["sample", "dcgan", "--label", "3", "--out", "x.pt"], "--label does not apply to dcgan_mnist"),
     (["sample", "dcgan", "--steps", "3", "--out", "x.pt"], "--steps does not apply to dcgan_mnist"),
+    (["sample", "reflow", "--label", "3", "--out", "x.pt"], "--label does not apply to flow_reflow"),
     (["sample", "ddpm", "--eta", "-1", "--out", "x.pt"], "--eta must be a finite number >= 0, got '-1'"),
     (["sample", "ddpm", "--eta", "nan", "--out", "x.pt"], "--eta must be a finite number >= 0, got 'nan'"),
     (["sample", "ddpm-cond", "--guidance-scale", "nan", "--out", "x.pt"], "--guidance-scale must be a finite number"),

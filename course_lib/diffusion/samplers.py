@@ -149,7 +149,7 @@ def guided_noise(model: nn.Module, xt: torch.Tensor, t, schedule: Schedule,
     check_module("model", model)
     check_images("xt", xt)
     t = check_schedule(schedule).check_t(t, batch=xt.shape[0])
-    labels = _check_labels(model, labels, xt.shape[0], xt.device)
+    labels = check_labels(model, labels, xt.shape[0], xt.device)
     guidance_scale = _check_guidance(guidance_scale, labels)
     return guided_predictions(model, xt, t, schedule, labels, guidance_scale).noise_pred
 
@@ -173,7 +173,9 @@ class Trajectory:
         return len(self.timesteps)
 
 
-def _check_labels(model, labels, n: int, device) -> torch.Tensor | None:
+def check_labels(model, labels, n: int, device) -> torch.Tensor | None:
+    """``labels`` (None, one class, or (n,) classes) for a class-conditional ``model``, as (n,) long on
+    ``device``; raises naming ``labels`` for an unconditional model or a class outside [0, num_classes)."""
     if labels is None:
         return None
     num_classes = getattr(model, "num_classes", None)
@@ -219,7 +221,7 @@ def check_conditioning(model: nn.Module, labels, guidance_scale, n: int, device)
 
     Returns ``(labels, guidance_scale)``: labels as a long (n,) tensor on ``device`` (or ``None``).
     """
-    labels = _check_labels(model, labels, n, device)
+    labels = check_labels(model, labels, n, device)
     return labels, _check_guidance(guidance_scale, labels)
 
 

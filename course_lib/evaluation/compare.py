@@ -65,8 +65,9 @@ def generator_candidate(label: str, generator: torch.nn.Module, device=None, not
 def shipped_candidates(device=None, nfe: int = 50) -> dict[str, Candidate]:
     """The shipped generators that this copy of the course has, as candidates: the DCGAN, both
     VAEs (prior samples), the DDPM with DDIM-``nfe`` (η = 0), the class-conditional model (DDIM-
-    ``nfe``, guidance w = 3, labels 0 … 9 in turn), and — when shipped — the flow model (8 Euler
-    steps) and the text-to-image model (prompts "a zero" … "a nine" in turn)."""
+    ``nfe``, guidance w = 3, labels 0 … 9 in turn), and — when shipped — the two flow models (8 Euler
+    steps: the reflowed DDPM and the class-conditional latent flow) and the text-to-image model
+    (prompts "a zero" … "a nine" in turn)."""
     from ..registry import has_shipped, load_pretrained, sample_pretrained
 
     nfe = check_int("nfe", nfe, 1, 1000)
@@ -81,7 +82,9 @@ def shipped_candidates(device=None, nfe: int = 50) -> dict[str, Candidate]:
         (f"DDPM, DDIM-{nfe}", "ddpm_mnist", "diffusion", {"nfe": nfe}, nfe, "η = 0"),
         (f"conditional, DDIM-{nfe}", "ddpm_mnist_cond", "diffusion", {"nfe": nfe, "guidance_scale": 3.0}, 2 * nfe,
          "w = 3, labels 0…9 in turn (guidance: 2 calls per step)"),
-        ("flow, 8 Euler steps", "flow", "flow", {"nfe": 8}, 8, "rectified flow"),
+        ("reflowed DDPM, 8 Euler steps", "flow_reflow", "flow", {"nfe": 8}, 8, "rectified flow distilled from the DDPM"),
+        ("latent flow, 8 Euler steps", "flow", "flow", {"nfe": 8}, 8,
+         "class-conditional (labels 0…9 in turn), in vae_latent's space"),
     ]
     out = {}
     for label, name, family, options, calls, note in plan:
