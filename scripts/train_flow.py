@@ -223,7 +223,7 @@ def main(argv=None) -> None:
                    help="solver:nfe rows to score after training")
     p.add_argument("--score-init", action="store_true", help="score the initial (teacher) model first")
     p.add_argument("--ship", action="store_true", help="save to course_lib/checkpoints/NAME.pt and register it")
-    p.add_argument("--name", default=None, help="the registry name to ship as (default: flow for latent, "
+    p.add_argument("--name", default=None, choices=("flow", "flow_reflow"), help="the registry name to ship as (default: flow for latent, "
                                                 "flow_reflow otherwise)")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args(argv)
