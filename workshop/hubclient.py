@@ -120,10 +120,13 @@ class Learner:
         if r.status_code not in (200, 201):
             raise HubError(f"{self.name}: POST /sessions for {notebook}: HTTP {r.status_code} {r.text[:200]}")
         kernel_id = r.json()["kernel"]["id"]
+        return Kernel(self, kernel_id, self.kernel_socket(kernel_id))
+
+    def kernel_socket(self, kernel_id: str):
+        """A new websocket to one of this learner's kernels (its channels, as JupyterLab opens them)."""
         ws_base = self.base.replace("http://", "ws://").replace("https://", "wss://")
         url = f"{ws_base}/user/{self.name}/api/kernels/{kernel_id}/channels?session_id={uuid.uuid4().hex}"
-        return Kernel(self, kernel_id, websocket.create_connection(url, header=[f"Authorization: token {self.token}"],
-                                                                   timeout=30))
+        return websocket.create_connection(url, header=[f"Authorization: token {self.token}"], timeout=30)
 
 
 class Kernel:
@@ -136,24 +139,27 @@ class Kernel:
     CLOSED = object()
 
     def __init__(self, learner: Learner, kernel_id: str, ws):
-        self.learner, self.id, self.ws = learner, kernel_id, ws
+        self.learner, self.id = learner, kernel_id
         self.session = uuid.uuid4().hex
-        self.inbox: queue.Queue = queue.Queue()
-        self.reader = threading.Thread(target=self._read, daemon=True)
+        self._attach(ws)
+
+    def _attach(self, ws) -> None:
+        self.ws, self.inbox = ws, queue.Queue()
+        self.reader = threading.Thread(target=self._read, args=(ws, self.inbox), daemon=True)
         self.reader.start()
 
-    def _read(self) -> None:
-        self.ws.settimeout(None)
+    def _read(self, ws, inbox: queue.Queue) -> None:
+        ws.settimeout(None)
         while True:
             try:
-                raw = self.ws.recv()
+                raw = ws.recv()
             except Exception as err:  # closed, reset: execute() reports it
-                self.inbox.put((self.CLOSED, str(err) or type(err).__name__))
+                inbox.put((self.CLOSED, str(err) or type(err).__name__))
                 return
             if raw:
-                self.inbox.put(json.loads(raw))
-            elif not self.ws.connected:
-                self.inbox.put((self.CLOSED, "closed by the server"))
+                inbox.put(json.loads(raw))
+            elif not ws.connected:
+                inbox.put((self.CLOSED, "closed by the server"))
                 return
 
     def execute(self, code: str, timeout: float = 600, index: int = -1) -> CellResult:
@@ -169,8 +175,11 @@ class Kernel:
         deadline = time.monotonic() + timeout
         reply, idle, error, out = None, False, "", []
         while not (reply and idle):
+            left = deadline - time.monotonic()  # checked on every message: a chatty kernel cannot stretch it
             try:
-                msg = self.inbox.get(timeout=max(0.1, deadline - time.monotonic()))
+                if left <= 0:
+                    raise queue.Empty
+                msg = self.inbox.get(timeout=left)
             except queue.Empty:
                 return CellResult(index, time.perf_counter() - t0, "timeout", f"no reply within {timeout:.0f} s")
             if isinstance(msg, tuple) and msg[0] is self.CLOSED:
@@ -193,6 +202,36 @@ class Kernel:
         if reply.get("status") != "ok":
             return CellResult(index, seconds, "error", error or reply.get("ename", "error"), "".join(out))
         return CellResult(index, seconds, "ok", "", "".join(out))
+
+    def reconnect(self, timeout: float = 120) -> float:
+        """After this kernel died: a new websocket to it, until it answers; return seconds.
+
+        Jupyter restarts a dead kernel under the same id but on new ports, and a websocket opened
+        before the restart keeps talking to the old ones; JupyterLab opens a new one, and so does
+        this. Deleting the kernel (or opening the notebook's session again) while the restart runs
+        races it: the DELETE fails with HTTP 500 inside the server and the session left behind
+        points at a kernel that never answers (what a clean-clone CI run met: a 600 s timeout).
+        """
+        t0 = time.perf_counter()
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        while time.monotonic() < deadline:
+            try:
+                self.ws.close()
+            except Exception:
+                pass
+            try:
+                self._attach(self.learner.kernel_socket(self.id))
+            except Exception as err:  # the server may refuse while the restart runs
+                last = f"{type(err).__name__}: {err}"
+                time.sleep(1)
+                continue
+            res = self.execute("pass", timeout=max(1.0, min(15.0, deadline - time.monotonic())))
+            if res.status == "ok":
+                return time.perf_counter() - t0
+            last = f"{res.status}: {res.error}"
+            time.sleep(1)
+        raise HubError(f"{self.learner.name}: kernel {self.id} did not answer within {timeout:.0f} s after it died ({last})")
 
     def run_notebook(self, cells: list[str], timeout: float = 600) -> list[CellResult]:
         results = []
