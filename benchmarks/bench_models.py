@@ -145,7 +145,7 @@ def main(argv=None) -> int:
     print(f"  fit FD(n) = {fd_inf:.3f} + {k:.1f}/n")
     plot_frechet_bias(fds).savefig(args.out_dir / "frechet_bias.png", dpi=110)
     plot_sample_rows({label: images[:12] for label, images in samples.items()}, count=12).savefig(
-        args.out_dir / "samples.png", dpi=110)
+        args.out_dir / "samples.png", dpi=110, bbox_inches="tight")  # the row labels sit left of the axes
 
     plot_trilemma(rows).savefig(args.out_dir / "trilemma.png", dpi=110)
 
