@@ -157,3 +157,23 @@ def test_train_flow_refuses_bad_data():
         train_flow(model, torch.randn(10, 2), steps=1, time_sampling="beta", progress=False)
     with pytest.raises(TypeError, match="flow model"):
         train_flow(torch.nn.Linear(2, 2), torch.randn(10, 2), steps=1, progress=False)
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    ({"batch_size": 0}, ["batch_size", "0"]),
+    ({"lr": 0.0}, ["lr", "0"]),
+    ({"ema_decay": 1.0}, ["ema_decay", "1"]),
+    ({"grad_clip": -1.0}, ["grad_clip", "-1", "None turns clipping off"]),
+    ({"clock": "gpu"}, ["clock", "'gpu'"]),
+    ({"seed": -3}, ["seed", "-3"]),
+])
+def test_train_flow_bad_settings_name_the_argument(kwargs, words):
+    with pytest.raises(ValueError) as err:
+        train_flow(ToyFlow(hidden=16, layers=1), torch.randn(10, 2), steps=1, progress=False, **kwargs)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_flow_unet_bad_num_classes_names_it():
+    with pytest.raises(ValueError, match="num_classes"):
+        FlowUNet(base_channels=8, num_classes=0)
