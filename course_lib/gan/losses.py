@@ -3,6 +3,8 @@
 * Discriminator:               L_D = −[ E_x log D(x) + E_z log(1 − D(G(z))) ] = −V̂(D, G)
 * Generator, saturating:       L_G = E_z log(1 − D(G(z)))        (the minimax loss of eq. 1)
 * Generator, non-saturating:   L_G = −E_z log D(G(z))            (Goodfellow et al. 2014, §3)
+* Hinge (both players):        L_D = E_x max(0, 1 − a(x)) + E_z max(0, 1 + a(G(z))),
+                               L_G = −E_z a(G(z))                 (Lim & Ye 2017; Miyato et al. 2018)
 
 With logits every log is computed stably: log D = log σ(a) = −softplus(−a) and
 log(1 − D) = log σ(−a) = −softplus(a). This is exactly ``nn.BCEWithLogitsLoss``: the
@@ -20,7 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-GENERATOR_LOSSES = ("non_saturating", "saturating")
+GENERATOR_LOSSES = ("non_saturating", "saturating", "hinge")
 
 #: The losses when D(x) = D(G(z)) = 1/2 for every sample (G matches the data and D is reduced to a
 #: coin toss): L_D = −[log ½ + log ½] = 2 log 2 ≈ 1.386 and the non-saturating L_G = −log ½ = log 2.
@@ -50,16 +52,34 @@ def generator_loss_non_saturating(fake_logits: torch.Tensor) -> torch.Tensor:
     return -F.logsigmoid(fake_logits).mean()                  # −log σ(a)
 
 
+def discriminator_loss_hinge(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """L_D = (1/m) Σ max(0, 1 − a(x_i)) + (1/n) Σ max(0, 1 + a(G(z_j))): D is pushed to a ≥ 1 on real
+    and a ≤ −1 on fake samples and no further, so samples it already judges with margin 1 stop
+    contributing (a soft-margin SVM on D's logit). Zero exactly when every real logit is ≥ 1 and every
+    fake logit ≤ −1; 2 when D outputs a = 0 everywhere."""
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()   # E max(0, 1−a(x)) + E max(0, 1+a(G(z)))
+
+
+def generator_loss_hinge(fake_logits: torch.Tensor) -> torch.Tensor:
+    """L_G = −(1/n) Σ a(G(z_j)): G raises D's logit on its samples, with gradient −1 per sample
+    whatever D says (it never saturates)."""
+    return -fake_logits.mean()                                # −E a(G(z))
+
+
 def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
-    """The generator's loss of the given ``kind``: ``"non_saturating"`` (default) or ``"saturating"``."""
+    """The generator's loss of the given ``kind``: ``"non_saturating"`` (default), ``"saturating"``
+    or ``"hinge"``."""
     if kind == "saturating":
         return generator_loss_saturating(fake_logits)
+    if kind == "hinge":
+        return generator_loss_hinge(fake_logits)
     return generator_loss_non_saturating(fake_logits)
 
 
 def generator_loss_gradient(d_fake: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:
     """∂L_G/∂a for each sample with D(G(z)) = ``d_fake`` ∈ (0, 1), where a = logit D(G(z)), by
-    autograd. Closed forms to compare with: saturating −D(G(z)), non-saturating −(1 − D(G(z)))."""
+    autograd. Closed forms to compare with: saturating −D(G(z)), non-saturating −(1 − D(G(z))),
+    hinge −1."""
     a = torch.logit(d_fake).detach().requires_grad_(True)     # a = log D − log(1 − D)
     loss = generator_loss(a.reshape(-1), kind) * a.numel()    # a sum: one sample's ∂L/∂a per entry
     (grad,) = torch.autograd.grad(loss, a)

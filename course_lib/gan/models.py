@@ -127,22 +127,29 @@ class DCGANGenerator(nn.Module):
     z as (B, latent_dim, 1, 1) –ConvT 7×7→ (4w, 7, 7) –ConvT 4/2→ (2w, 14, 14) –ConvT 4/2→ (1, 28, 28)
     with BatchNorm + ReLU between and Tanh at the end (w = ``width``), like the PyTorch DCGAN
     tutorial with one 2× upsampling fewer (28 instead of 64 pixels).
+
+    ``deep=True`` adds a 3×3 convolution (+ BatchNorm + ReLU) at 7×7 and at 14×14, and lets the
+    last transposed convolution make w channels at 28×28, turned into the picture by a 3×3
+    convolution: in the plain net every output pixel is a linear mix of a 2×2 patch of the 14×14
+    features, so no layer can shape strokes at full resolution (the shipped ``dcgan_mnist``).
     """
 
-    def __init__(self, latent_dim: int = 64, width: int = 32):
+    def __init__(self, latent_dim: int = 64, width: int = 32, deep: bool = False):
         super().__init__()
         self.latent_dim = check_int("latent_dim", latent_dim, 1)
         self.width = w = check_int("width", width, 1)
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(self.latent_dim, 4 * w, 7, 1, 0, bias=False),
-            nn.BatchNorm2d(4 * w),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(2 * w),
-            nn.ReLU(True),
-            nn.ConvTranspose2d(2 * w, 1, 4, 2, 1, bias=False),
-            nn.Tanh(),
-        )
+        self.deep = bool(deep)
+
+        def up(cin, cout, kernel, stride, padding):   # ConvT – BatchNorm – ReLU
+            return [nn.ConvTranspose2d(cin, cout, kernel, stride, padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
+
+        def refine(c):                                # 3×3 conv at the same size – BatchNorm – ReLU
+            return [nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(True)] if self.deep else []
+
+        last = ([*up(2 * w, w, 4, 2, 1), nn.Conv2d(w, 1, 3, 1, 1)] if self.deep
+                else [nn.ConvTranspose2d(2 * w, 1, 4, 2, 1, bias=False)])
+        self.net = nn.Sequential(*up(self.latent_dim, 4 * w, 7, 1, 0), *refine(4 * w),
+                                 *up(4 * w, 2 * w, 4, 2, 1), *refine(2 * w), *last, nn.Tanh())
         self.apply(dcgan_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
@@ -154,23 +161,33 @@ class DCGANDiscriminator(nn.Module):
 
     (1, 28, 28) –Conv 4/2→ (w, 14, 14) –Conv 4/2→ (2w, 7, 7) –Conv 7×7→ (1, 1, 1)
     with LeakyReLU(0.2) between (BatchNorm after the second conv, as in the tutorial) and no
-    Sigmoid. ``spectral_norm=True`` normalises every conv and drops BatchNorm (Miyato et al. 2018).
+    Sigmoid. ``spectral_norm=True`` normalises every conv and drops BatchNorm (Miyato et al. 2018);
+    its convs then have biases (no BatchNorm absorbs them). ``deep=True`` adds a 3×3 conv
+    (+ LeakyReLU) after each strided one, at 14×14 and at 7×7 (the shipped recipe's D).
     """
 
-    def __init__(self, width: int = 32, spectral_norm: bool = False):
+    def __init__(self, width: int = 32, spectral_norm: bool = False, deep: bool = False):
         super().__init__()
         self.width = w = check_int("width", width, 1)
         self.in_shape = (1, 28, 28)
+        self.deep = bool(deep)
         sn = bool(spectral_norm)
-        norm = nn.Identity() if sn else nn.BatchNorm2d(2 * w)
-        dcgan_init(norm)
+
+        def conv(cin, cout, kernel, stride, padding):
+            return _sn(nn.Conv2d(cin, cout, kernel, stride, padding, bias=sn), sn, dcgan_init)
+
+        def norm(c):
+            layer = nn.Identity() if sn else nn.BatchNorm2d(c)
+            dcgan_init(layer)
+            return layer
+
+        def refine(c):
+            return [conv(c, c, 3, 1, 1), nn.LeakyReLU(0.2)] if self.deep else []
+
         self.net = nn.Sequential(
-            _sn(nn.Conv2d(1, w, 4, 2, 1, bias=False), sn, dcgan_init),
-            nn.LeakyReLU(0.2),
-            _sn(nn.Conv2d(w, 2 * w, 4, 2, 1, bias=False), sn, dcgan_init),
-            norm,
-            nn.LeakyReLU(0.2),
-            _sn(nn.Conv2d(2 * w, 1, 7, 1, 0, bias=False), sn, dcgan_init),
+            conv(1, w, 4, 2, 1), nn.LeakyReLU(0.2), *refine(w),
+            conv(w, 2 * w, 4, 2, 1), norm(2 * w), nn.LeakyReLU(0.2), *refine(2 * w),
+            conv(2 * w, 1, 7, 1, 0),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

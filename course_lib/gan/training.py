@@ -5,6 +5,9 @@ One step (Goodfellow et al. 2014, Algorithm 1 with k = 1, and the non-saturating
 1. D ascends V:  minimise L_D = −[mean log D(x) + mean log(1 − D(G(z)))] on G(z) **detached**;
 2. G descends:   minimise L_G = −mean log D(G(z)) through the D just updated ("real" labels).
 
+With ``loss="hinge"`` both players use the hinge losses instead (:mod:`.losses`): the recipe of the
+shipped DCGAN (spectrally normalised D, Miyato et al. 2018).
+
 :func:`train_step` is that step, bare (it is also the solution of notebook 02's exercise);
 :func:`train_gan` checks its arguments once, then loops under a :class:`~course_lib.train_loop.Budget`
 and returns a :class:`~course_lib.train_loop.TrainRecord`; :func:`generate` draws samples.
@@ -27,7 +30,7 @@ from ..validation import (
     check_module,
     check_tensor,
 )
-from .losses import GENERATOR_LOSSES, discriminator_loss, generator_loss
+from .losses import GENERATOR_LOSSES, discriminator_loss, discriminator_loss_hinge, generator_loss
 
 #: The per-step series :func:`train_gan` records in ``record.history``.
 HISTORY_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
@@ -36,8 +39,10 @@ HISTORY_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
 def train_step(generator, discriminator, real, z, opt_g, opt_d, *, loss="non_saturating", label_smoothing=0.0):
     """One update of D, then one of G, on the batch ``real`` and the latent vectors ``z``.
 
-    Returns ``(d_loss, g_loss, real_logits, fake_logits)``, detached: L_D (before D's update),
-    L_G (through the updated D) and D's logits on the real and the fake batch.
+    ``loss`` is G's loss (``"non_saturating"``, ``"saturating"``) with D's cross-entropy loss, or
+    ``"hinge"`` for the hinge loss of both. Returns ``(d_loss, g_loss, real_logits, fake_logits)``,
+    detached: L_D (before D's update), L_G (through the updated D) and D's logits on the real and
+    the fake batch.
     """
     fake = generator(z)                                       # G(z), still attached to G's graph
 
@@ -45,13 +50,16 @@ def train_step(generator, discriminator, real, z, opt_g, opt_d, *, loss="non_sat
     opt_d.zero_grad(set_to_none=True)
     real_logits = discriminator(real)                         # a(x),    D(x) = σ(a(x))
     fake_logits = discriminator(fake.detach())                # a(G(z)), no path back into G
-    d_loss = discriminator_loss(real_logits, fake_logits, label_smoothing)  # L_D = −V̂(D, G)
+    if loss == "hinge":
+        d_loss = discriminator_loss_hinge(real_logits, fake_logits)          # E max(0, 1−a) + E max(0, 1+a)
+    else:
+        d_loss = discriminator_loss(real_logits, fake_logits, label_smoothing)  # L_D = −V̂(D, G)
     d_loss.backward()
     opt_d.step()
 
     # 2. the generator: through the updated D; "real" labels on fakes = the non-saturating loss
     opt_g.zero_grad(set_to_none=True)
-    g_loss = generator_loss(discriminator(fake), loss)        # L_G = −mean log D(G(z))
+    g_loss = generator_loss(discriminator(fake), loss)        # L_G = −mean log D(G(z)) (hinge: −mean a)
     g_loss.backward()
     opt_g.step()
     return d_loss.detach(), g_loss.detach(), real_logits.detach(), fake_logits.detach()
@@ -127,6 +135,19 @@ def latent_walk(generator: nn.Module, num: int = 11, *, seed: int = 0, device=No
     return generate(generator, z=interpolate_z(z_start, z_end, torch.linspace(0, 1, num)), device=device)
 
 
+def _check_optimizers(optimizers, generator: nn.Module, discriminator: nn.Module) -> None:
+    """``optimizers`` must be a pair (opt_g, opt_d) of torch optimizers over exactly G's and D's parameters."""
+    if not (isinstance(optimizers, (tuple, list)) and len(optimizers) == 2
+            and all(isinstance(o, torch.optim.Optimizer) for o in optimizers)):
+        raise TypeError(f"optimizers must be a pair (opt_g, opt_d) of torch.optim optimizers, got {optimizers!r}")
+    for name, opt, model in (("optimizers[0]", optimizers[0], generator), ("optimizers[1]", optimizers[1], discriminator)):
+        held = {id(p) for group in opt.param_groups for p in group["params"]}
+        if held != {id(p) for p in model.parameters()}:
+            which = "generator" if model is generator else "discriminator"
+            raise ValueError(f"{name} must optimise exactly the {which}'s parameters, but it holds "
+                             f"{len(held)} tensors that are not all and only the {which}'s")
+
+
 def _batches(data, batch_size: int, rng: torch.Generator):
     """Endless minibatches: from a tensor (reshuffled every epoch) or a callable ``data(batch_size)``."""
     if callable(data):
@@ -166,6 +187,7 @@ def train_gan(
     snapshot_steps: Sequence[int] = (),
     desc: str = "GAN",
     ema=None,
+    optimizers=None,
 ) -> TrainRecord:
     """Train G and D with :func:`train_step` for ``steps`` steps or ``minutes`` minutes (whichever
     comes first), under one progress bar; return the :class:`~course_lib.train_loop.TrainRecord`.
@@ -173,7 +195,8 @@ def train_gan(
     ``data``: real samples (N, ...) drawn in minibatches of ``batch_size`` reshuffled every epoch
     (images in [−1, 1]), or a function returning a fresh batch ``data(batch_size)``. Adam with
     ``lr`` (``lr_d`` for D if given) and ``betas``; ``loss`` is G's loss (``"non_saturating"`` or
-    ``"saturating"``), ``label_smoothing`` the one-sided smoothing of D's real targets. ``seed``
+    ``"saturating"``, D then minimises the cross-entropy) or ``"hinge"`` (both players' hinge
+    losses), ``label_smoothing`` the one-sided smoothing of D's real targets (cross-entropy only). ``seed``
     seeds everything, and the minibatch order and the z of every step come from their own stream
     seeded with it, so a run repeats exactly on the same device. The models move to ``device``
     (``None``: the best available).
@@ -183,7 +206,11 @@ def train_gan(
     ``record.snapshots[s]`` is G(``fixed_z``) after s steps for every s in ``snapshot_steps``
     (0 = before training) and at the end: the same latent vectors, watched improving.
     ``ema``: an optional :class:`~course_lib.ema.EMA` of the generator, updated after every step
-    (sample from ``ema.model``; ``scripts/train_dcgan.py`` ships it).
+    (sample from ``ema.model``; ``scripts/train_dcgan.py`` ships it); the snapshots then show
+    ``ema.model``, the weights that would ship.
+    ``optimizers``: a pair ``(opt_g, opt_d)`` of optimizers of G's and D's parameters to continue
+    with (their moments carry over from an earlier call; ``lr``, ``lr_d`` and ``betas`` are then
+    theirs); by default fresh ``Adam`` optimizers. ``scripts/train_dcgan.py --resume`` uses it.
     """
     latent_dim = _latent_dim(generator)
     check_module("discriminator", discriminator)
@@ -202,6 +229,9 @@ def train_gan(
     betas = tuple(check_float(f"betas[{i}]", b, 0.0, 1.0, high_open=True) for i, b in enumerate(betas))
     check_choice("loss", loss, GENERATOR_LOSSES)
     label_smoothing = check_float("label_smoothing", label_smoothing, 0.0, 0.5, high_open=True)
+    if loss == "hinge" and label_smoothing:
+        raise ValueError(f"label_smoothing smooths the cross-entropy's real targets; the hinge loss has none: "
+                         f"use label_smoothing=0 with loss='hinge', got {label_smoothing}")
     pack = getattr(discriminator, "pack", 1)
     if batch_size % pack:
         raise ValueError(f"batch_size must be a multiple of the discriminator's pack={pack}, got {batch_size}")
@@ -225,6 +255,8 @@ def train_gan(
 
         if not isinstance(ema, EMA):
             raise TypeError(f"ema must be a course_lib.ema.EMA of the generator, got {type(ema).__name__}")
+    if optimizers is not None:
+        _check_optimizers(optimizers, generator, discriminator)
     snapshot_steps = sorted({check_int(f"snapshot_steps[{i}]", s, 0, budget.max_steps)
                              for i, s in enumerate(snapshot_steps)})
     if fixed_z is not None:
@@ -238,10 +270,14 @@ def train_gan(
     generator.train()
     if ema is not None:
         ema.model.to(device)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
+    if optimizers is None:
+        opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+        opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
+    else:
+        opt_g, opt_d = optimizers
+    watched = generator if ema is None else ema.model         # what the snapshots show
     if 0 in snapshot_steps:
-        budget.snapshot(_render(generator, fixed_z), step=0)
+        budget.snapshot(_render(watched, fixed_z), step=0)
     for step in budget:
         real = next(batches).to(device, torch.float32)
         z = torch.randn(batch_size, latent_dim, generator=rng).to(device)
@@ -252,7 +288,7 @@ def train_gan(
         budget.log(d_loss=d_loss, g_loss=g_loss, d_real=torch.sigmoid(real_logits).mean(),
                    d_fake=torch.sigmoid(fake_logits).mean(), g_grad_norm=_grad_norm(generator))
         if step + 1 in snapshot_steps:
-            budget.snapshot(_render(generator, fixed_z), step=step + 1)
+            budget.snapshot(_render(watched, fixed_z), step=step + 1)
     if fixed_z is not None and budget.step not in budget.snapshots:
-        budget.snapshot(_render(generator, fixed_z), step=budget.step)
+        budget.snapshot(_render(watched, fixed_z), step=budget.step)
     return budget.finish()
