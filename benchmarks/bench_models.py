@@ -18,7 +18,7 @@ In one run, on this machine (its load is printed beside the timings):
    ceiling;
 3. the FD of n real digits to the reference for n = 100 … 4,000 (``--repeats`` draws each):
    mean, 95 % range, the fit FD_∞ + k/n, and the figure, saved to ``--out-dir``;
-4. how often n samples rank the DCGAN and the 2-D VAE the wrong way round (pools of 2,000 each,
+4. how often n samples rank the DCGAN and the latent flow the wrong way round (pools of 2,000 each,
    50 draws per n), the two models the notebook shows to be close.
 
 Results also go to ``--out-dir`` (default ``runs/bench_models``, not tracked): ``table.md``,
@@ -152,20 +152,20 @@ def main(argv=None) -> int:
     # 4. two close models, ranked from n samples
     ref = reference_features()["reference"]
     pools = {name: classify(sample_pretrained(name, 2000, seed=args.seed + 1, progress=False))[1].double()
-             for name in ("dcgan_mnist", "vae_2d")}
-    flips = {n: ranking_flip_rate(pools["dcgan_mnist"], pools["vae_2d"], ref, num_samples=n, repeats=50, seed=args.seed)
+             for name in ("dcgan_mnist", "flow")}
+    flips = {n: ranking_flip_rate(pools["dcgan_mnist"], pools["flow"], ref, num_samples=n, repeats=50, seed=args.seed)
              for n in (100, 250, 500, 1000)}
     first = next(iter(flips.values()))
-    print(f"\nranking the DCGAN and the 2-D VAE: pools of 2,000, FD {first['fd_a']:.2f} and {first['fd_b']:.2f}")
+    print(f"\nranking the DCGAN and the latent flow: pools of 2,000, FD {first['fd_a']:.2f} and {first['fd_b']:.2f}")
     for n, r in flips.items():
         print(f"  n = {n:>5}: wrong ranking in {r['flip_rate']:.0%} of 50 draws")
-    plot_ranking_flips(flips, labels=("DCGAN", "VAE (2-d)")).savefig(args.out_dir / "ranking_flips.png", dpi=110)
+    plot_ranking_flips(flips, labels=("DCGAN", "latent flow")).savefig(args.out_dir / "ranking_flips.png", dpi=110)
 
     (args.out_dir / "table.md").write_text(markdown + "\n")
     results = {"n": args.n, "seed": args.seed, "nfe": args.nfe, "threads": torch.get_num_threads(),
                "load_at_end": load_text(), "seconds": time.perf_counter() - start,
                "rows": rows, "bias": bias, "fit": {"fd_inf": fd_inf, "k": k},
-               "ranking": {"pools": 2000, "fd_dcgan": first["fd_a"], "fd_vae_2d": first["fd_b"],
+               "ranking": {"pools": 2000, "fd_dcgan": first["fd_a"], "fd_flow": first["fd_b"],
                            "flip_rate": {n: r["flip_rate"] for n, r in flips.items()}},
                "notes": {c.label: c.note for c in candidates.values()}, "not_shipped": missing}
     (args.out_dir / "results.json").write_text(json.dumps(results, indent=2, default=float))

@@ -27,7 +27,8 @@ A long run on a CPU need not be finished in one sitting: ``--save-every k --stat
 chunks of k steps and writes the full training state (G, D, the EMA, both optimizers' moments, the
 step, the recipe and the commands so far) to FILE after each; the same command with ``--resume`` and
 a larger ``--steps`` continues from it exactly (a test checks that 2 + 1 resumed steps give the same
-weights as 3). Each chunk draws from ``seed + its first step``. The shipped checkpoint's manifest
+weights as 3). The recipe options must stay the same; ``--lr`` and ``--lr-d`` may change (a step
+schedule: lower learning rates for the last stretch). Each chunk draws from ``seed + its first step``. The shipped checkpoint's manifest
 entry lists every command of its run.
 """
 
@@ -102,7 +103,7 @@ def parse_args(argv=None):
 
 
 #: The options that define the model and its training; a resumed run must repeat them.
-RECIPE = ("seed", "batch_size", "augment", "spectral_norm", "ema_decay", "lr", "lr_d", "loss", "deep", "width", "d_width")
+RECIPE = ("seed", "batch_size", "augment", "spectral_norm", "ema_decay", "loss", "deep", "width", "d_width")
 
 
 def load_state(path: Path, args, device) -> dict:
@@ -162,13 +163,17 @@ def main(argv=None) -> int:
     if state is not None:
         generator.load_state_dict(state["generator"]), discriminator.load_state_dict(state["discriminator"])
         opt_g.load_state_dict(state["opt_g"]), opt_d.load_state_dict(state["opt_d"])
+        for opt, lr in ((opt_g, args.lr), (opt_d, args.lr_d or args.lr)):   # a resumed run may change them
+            for group in opt.param_groups:                                   # (a step schedule); the
+                group["lr"] = lr                                             # history lists each command
         if ema is not None:
             ema.model.load_state_dict(state["ema"])
             ema.num_updates = state["ema_updates"]
         done, history = state["step"], state["history"]
         print(f"resumed from {args.state} at step {done}")
     command = "python scripts/train_dcgan.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    history.append({"command": command.strip(), "from_step": done, "device": str(device)})
+    history.append({"command": command.strip(), "from_step": done, "device": str(device),
+                    "lr": args.lr, "lr_d": args.lr_d or args.lr})
     fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     if args.score_every:  # 500 fixed latents (seed 100), rendered by G (its EMA) every --score-every steps
         fixed_z = torch.randn(500, generator.latent_dim, generator=torch.Generator().manual_seed(100))

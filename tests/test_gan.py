@@ -684,6 +684,23 @@ def test_the_shipped_dcgan_loads_from_the_registry():
     assert torch.equal(images, generate(model, 6, seed=3, device="cpu"))
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_shipped_dcgan_draws_recognisable_varied_digits(seed):
+    """What the shipped checkpoint was measured to reach on 500 samples (issue 18): the course's
+    'target' level (confident ≥ 80 %, entropy ≥ 0.9, Fréchet ratio ≤ 5), with the class entropy ≥ 0.95
+    and the Fréchet ratio ≤ 3 of the GAN target. Its confident share (about 81 %) is short of that
+    target's 90 %, which this test does not claim."""
+    from course_lib.metrics import score_digits
+    from course_lib.registry import has_shipped, sample_pretrained
+    from course_lib.targets import meets_targets
+
+    if not has_shipped("dcgan_mnist"):
+        pytest.skip("dcgan_mnist is not in this copy of the course")
+    scores = score_digits(sample_pretrained("dcgan_mnist", 500, seed=seed, device="cpu", progress=False), device="cpu")
+    assert meets_targets(scores, "target")
+    assert scores["class_entropy"] >= 0.95 and scores["frechet_ratio"] <= 3.0
+
+
 # ----------------------------------------------------------------------------- mode coverage
 
 

@@ -107,3 +107,15 @@ def test_train_gan_snapshots_show_the_ema_that_would_ship():
     with torch.no_grad():
         assert torch.allclose(record.snapshots[3], ema.model.eval()(z))
         assert not torch.allclose(record.snapshots[3], g.eval()(z))
+
+
+def test_train_gan_continues_with_given_optimizers_and_refuses_wrong_ones():
+    g, d = DCGANGenerator(latent_dim=8, width=4), DCGANDiscriminator(4)
+    real = torch.rand(8, 1, 28, 28) * 2 - 1
+    opt_g, opt_d = torch.optim.Adam(g.parameters(), 1e-3), torch.optim.Adam(d.parameters(), 1e-3)
+    train_gan(g, d, real, steps=2, batch_size=4, progress=False, device="cpu", optimizers=(opt_g, opt_d))
+    assert all(int(s["step"]) == 2 for s in opt_g.state.values())      # the moments carried the 2 steps
+    with pytest.raises(TypeError, match="optimizers must be a pair"):
+        train_gan(g, d, real, steps=1, batch_size=4, progress=False, device="cpu", optimizers=(opt_g,))
+    with pytest.raises(ValueError, match=r"optimizers\[0\] must optimise exactly the generator's parameters"):
+        train_gan(g, d, real, steps=1, batch_size=4, progress=False, device="cpu", optimizers=(opt_d, opt_g))

@@ -102,3 +102,15 @@ def test_resuming_refuses_a_missing_state_and_a_different_recipe_in_one_line(tmp
     changed = [a if a != "hinge" else "non_saturating" for a in SMALL]
     with pytest.raises(SystemExit, match="--loss='non_saturating' differs from the resumed state's 'hinge'"):
         script.main([*changed, "--steps", "2", "--state", str(state), "--resume", "--out", str(tmp_path / "g.pt")])
+
+
+def test_a_resumed_run_may_lower_the_learning_rates_and_records_them(tmp_path):
+    script = _script()
+    state = tmp_path / "s.state"
+    common = [*SMALL, "--save-every", "1", "--state", str(state), "--out", str(tmp_path / "g.pt"),
+              "--samples", str(tmp_path / "g.png")]
+    assert script.main([*common, "--steps", "1", "--lr-d", "4e-4"]) == 0
+    assert script.main([*common, "--steps", "2", "--lr", "5e-5", "--lr-d", "1e-4", "--resume"]) == 0
+    saved = torch.load(state, weights_only=True)
+    assert [(h["lr"], h["lr_d"]) for h in saved["history"]] == [(2e-4, 4e-4), (5e-5, 1e-4)]
+    assert saved["opt_g"]["param_groups"][0]["lr"] == 5e-5 and saved["opt_d"]["param_groups"][0]["lr"] == 1e-4
