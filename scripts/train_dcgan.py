@@ -28,7 +28,7 @@ chunks of k steps and writes the full training state (G, D, the EMA, both optimi
 step, the recipe and the commands so far) to FILE after each; the same command with ``--resume`` and
 a larger ``--steps`` continues from it exactly (a test checks that 2 + 1 resumed steps give the same
 weights as 3). The recipe options must stay the same; ``--lr`` and ``--lr-d`` may change (a step
-schedule: lower learning rates for the last stretch). Each chunk draws from ``seed + its first step``. The shipped checkpoint's manifest
+schedule: lower learning rates for the last stretch); omitted, the saved ones carry on. Each chunk draws from ``seed + its first step``. The shipped checkpoint's manifest
 entry lists every command of its run.
 """
 
@@ -54,7 +54,7 @@ from course_lib.gan.augment import AugmentedDiscriminator  # noqa: E402
 from course_lib.viz import save_images  # noqa: E402
 
 NAME = "dcgan_mnist"
-BETAS = (0.5, 0.999)
+LR, BETAS = 2e-4, (0.5, 0.999)    # Adam, as in the DCGAN paper
 
 
 def positive_int(text: str) -> int:
@@ -83,7 +83,8 @@ def parse_args(argv=None):
     parser.add_argument("--augment", default="", help="DiffAugment policy for D, e.g. translation,cutout")
     parser.add_argument("--spectral-norm", action="store_true", help="spectral normalisation in D")
     parser.add_argument("--ema-decay", type=float, default=None, help="ship an EMA of G with this decay")
-    parser.add_argument("--lr-d", type=float, default=None, help="D's learning rate (default: G's, 2e-4)")
+    parser.add_argument("--lr-d", type=float, default=None,
+                        help="D's learning rate (default: --lr, or the saved one with --resume)")
     parser.add_argument("--score-every", type=positive_int, default=None,
                         help="score G (its EMA with --ema-decay) every k steps (0: never)")
     parser.add_argument("--loss", default="non_saturating", choices=GENERATOR_LOSSES,
@@ -91,7 +92,8 @@ def parse_args(argv=None):
     parser.add_argument("--deep", action="store_true", help="a 3x3 conv at every resolution of G and D")
     parser.add_argument("--width", type=positive_int, default=32, help="G's width w (channels 4w, 2w[, w])")
     parser.add_argument("--d-width", type=positive_int, default=32, help="D's width w (channels w, 2w)")
-    parser.add_argument("--lr", type=float, default=2e-4, help="G's learning rate (and D's without --lr-d)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help="G's learning rate (and D's without --lr-d); default 2e-4, or the saved one with --resume")
     parser.add_argument("--state", type=Path, default=None, help="file of the full training state")
     parser.add_argument("--save-every", type=positive_int, default=None,
                         help="train in chunks of k steps, saving the training state to --state after each")
@@ -157,23 +159,24 @@ def main(argv=None) -> int:
         discriminator = AugmentedDiscriminator(discriminator, args.augment)
     ema = EMA(generator, args.ema_decay) if args.ema_decay else None
     generator.to(device), discriminator.to(device)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=BETAS)
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr_d or args.lr, betas=BETAS)
+    lr = args.lr or LR
+    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=BETAS)
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr_d or lr, betas=BETAS)
     done, history = 0, []
     if state is not None:
         generator.load_state_dict(state["generator"]), discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"]), opt_d.load_state_dict(state["opt_d"])
-        for opt, lr in ((opt_g, args.lr), (opt_d, args.lr_d or args.lr)):   # a resumed run may change them
-            for group in opt.param_groups:                                   # (a step schedule); the
-                group["lr"] = lr                                             # history lists each command
+        opt_g.load_state_dict(state["opt_g"]), opt_d.load_state_dict(state["opt_d"])  # with their rates
+        for opt, new_lr in ((opt_g, args.lr), (opt_d, args.lr_d or args.lr)):  # --lr/--lr-d given: a step
+            for group in opt.param_groups if new_lr else ():                    # schedule (the history
+                group["lr"] = new_lr                                            # lists each command)
         if ema is not None:
             ema.model.load_state_dict(state["ema"])
             ema.num_updates = state["ema_updates"]
         done, history = state["step"], state["history"]
         print(f"resumed from {args.state} at step {done}")
     command = "python scripts/train_dcgan.py " + shlex.join(argv if argv is not None else sys.argv[1:])
-    history.append({"command": command.strip(), "from_step": done, "device": str(device),
-                    "lr": args.lr, "lr_d": args.lr_d or args.lr})
+    lr, lr_d = opt_g.param_groups[0]["lr"], opt_d.param_groups[0]["lr"]
+    history.append({"command": command.strip(), "from_step": done, "device": str(device), "lr": lr, "lr_d": lr_d})
     fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     if args.score_every:  # 500 fixed latents (seed 100), rendered by G (its EMA) every --score-every steps
         fixed_z = torch.randn(500, generator.latent_dim, generator=torch.Generator().manual_seed(100))
@@ -227,8 +230,8 @@ def main(argv=None) -> int:
             data=data_text, seed=args.seed, steps=done, seconds=round(sum(h.get("seconds", 0) for h in history), 1),
             device=str(device),
             notes=(f"{runs}; stopped by {stopped_by}; batch {args.batch_size}, "
-                   f"{args.loss.replace('_', '-')} loss, D width {args.d_width}, Adam lr {args.lr:g} "
-                   f"(D {args.lr_d or args.lr:g}) betas {BETAS}"
+                   f"{args.loss.replace('_', '-')} loss, D width {args.d_width}, Adam lr {lr:g} "
+                   f"(D {lr_d:g}) betas {BETAS} in the last run"
                    + (f", DiffAugment {args.augment}" if args.augment else "")
                    + (", spectral norm in D" if args.spectral_norm else "")
                    + (f", EMA of G (decay {args.ema_decay:g}) shipped" if ema is not None else "")

@@ -114,3 +114,14 @@ def test_a_resumed_run_may_lower_the_learning_rates_and_records_them(tmp_path):
     saved = torch.load(state, weights_only=True)
     assert [(h["lr"], h["lr_d"]) for h in saved["history"]] == [(2e-4, 4e-4), (5e-5, 1e-4)]
     assert saved["opt_g"]["param_groups"][0]["lr"] == 5e-5 and saved["opt_d"]["param_groups"][0]["lr"] == 1e-4
+
+
+def test_a_resumed_run_without_learning_rates_keeps_the_saved_ones(tmp_path):
+    script = _script()
+    state = tmp_path / "s.state"
+    common = [*SMALL, "--save-every", "1", "--state", str(state), "--out", str(tmp_path / "g.pt"),
+              "--samples", str(tmp_path / "g.png")]
+    assert script.main([*common, "--steps", "1", "--lr", "1e-4", "--lr-d", "3e-4"]) == 0
+    assert script.main([*common, "--steps", "2", "--resume"]) == 0
+    saved = torch.load(state, weights_only=True)
+    assert [(h["lr"], h["lr_d"]) for h in saved["history"]] == [(1e-4, 3e-4), (1e-4, 3e-4)]
