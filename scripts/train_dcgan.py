@@ -158,14 +158,17 @@ def main(argv=None) -> int:
     if args.augment:
         discriminator = AugmentedDiscriminator(discriminator, args.augment)
     ema = EMA(generator, args.ema_decay) if args.ema_decay else None
-    generator.to(device), discriminator.to(device)
+    generator.to(device)
+    discriminator.to(device)
     lr = args.lr or LR
     opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=BETAS)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr_d or lr, betas=BETAS)
     done, history = 0, []
     if state is not None:
-        generator.load_state_dict(state["generator"]), discriminator.load_state_dict(state["discriminator"])
-        opt_g.load_state_dict(state["opt_g"]), opt_d.load_state_dict(state["opt_d"])  # with their rates
+        generator.load_state_dict(state["generator"])
+        discriminator.load_state_dict(state["discriminator"])
+        opt_g.load_state_dict(state["opt_g"])  # with their learning rates
+        opt_d.load_state_dict(state["opt_d"])
         for opt, new_lr in ((opt_g, args.lr), (opt_d, args.lr_d or args.lr)):  # --lr/--lr-d given: a step
             for group in opt.param_groups if new_lr else ():                    # schedule (the history
                 group["lr"] = new_lr                                            # lists each command)
