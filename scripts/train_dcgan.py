@@ -21,7 +21,9 @@ ships the average; ``--score-every k`` scores 500 samples of G (of its EMA with 
 every k steps (a fixed z, seed 100, not the seeds the targets are judged on) and prints the
 trajectory at the end. ``--loss hinge`` trains both players with the hinge loss; ``--deep`` adds a
 3×3 convolution at every resolution of G and D (and a 28×28 output stage to G); ``--width`` and
-``--d-width`` size G and D; ``--lr`` is G's learning rate (and D's unless ``--lr-d``).
+``--d-width`` size G and D; ``--lr`` is G's learning rate (and D's unless ``--lr-d``);
+``--codes K`` gives G a K-category code read off z and trains a :class:`course_lib.gan.CodeHead`
+to recognise it (InfoGAN, weight ``--info-weight``).
 
 A long run on a CPU need not be finished in one sitting: ``--save-every k --state FILE`` trains in
 chunks of k steps and writes the full training state (G, D, the EMA, both optimizers' moments, the
@@ -49,12 +51,13 @@ from course_lib.checkpoints import SHIPPED_DIR, atomic_write, check_writable, re
 from course_lib.data import load_mnist  # noqa: E402
 from course_lib.device import resolve_device, seed_everything  # noqa: E402
 from course_lib.ema import EMA  # noqa: E402
-from course_lib.gan import GENERATOR_LOSSES, DCGANDiscriminator, DCGANGenerator, train_gan  # noqa: E402
+from course_lib.gan import GENERATOR_LOSSES, CodeHead, DCGANDiscriminator, DCGANGenerator, train_gan  # noqa: E402
 from course_lib.gan.augment import AugmentedDiscriminator  # noqa: E402
 from course_lib.viz import save_images  # noqa: E402
 
 NAME = "dcgan_mnist"
 LR, BETAS = 2e-4, (0.5, 0.999)    # Adam, as in the DCGAN paper
+LR_Q = 1e-3                       # the code head's rate (InfoGAN's G/Q rate on MNIST)
 
 
 def positive_int(text: str) -> int:
@@ -97,15 +100,31 @@ def parse_args(argv=None):
     parser.add_argument("--state", type=Path, default=None, help="file of the full training state")
     parser.add_argument("--save-every", type=positive_int, default=None,
                         help="train in chunks of k steps, saving the training state to --state after each")
+    parser.add_argument("--codes", type=int, default=0,
+                        help="InfoGAN: G reads a categorical code of this many categories off z, a CodeHead learns it")
+    parser.add_argument("--info-weight", type=float, default=1.0, help="λ of the code's loss L_I (with --codes)")
+    parser.add_argument("--lr-q", type=float, default=None,
+                        help=f"the code head's learning rate (default {LR_Q:g}; on --resume: the saved one)")
     parser.add_argument("--resume", action="store_true", help="continue from --state (same recipe options)")
     args = parser.parse_args(argv)
+    if args.codes == 1 or not 0 <= args.codes <= 64:
+        parser.error(f"argument --codes: must be 0 (no code) or 2 to 64 categories (G's latent size), got {args.codes}")
+    if not args.info_weight > 0:
+        parser.error(f"argument --info-weight: must be > 0, got {args.info_weight}")
+    for option in ("lr", "lr_d", "lr_q"):
+        value = getattr(args, option)
+        if value is not None and not value > 0:
+            parser.error(f"argument --{option.replace('_', '-')}: must be > 0, got {value}")
     if args.steps is None and args.minutes is None:
         args.steps = 3000
     return args
 
 
 #: The options that define the model and its training; a resumed run must repeat them.
-RECIPE = ("seed", "batch_size", "augment", "spectral_norm", "ema_decay", "loss", "deep", "width", "d_width")
+RECIPE = ("seed", "batch_size", "augment", "spectral_norm", "ema_decay", "loss", "deep", "width", "d_width",
+          "codes", "info_weight")
+#: What a state saved before an option existed was trained with.
+RECIPE_DEFAULTS = {"codes": 0, "info_weight": 1.0}
 
 
 def load_state(path: Path, args, device) -> dict:
@@ -114,19 +133,22 @@ def load_state(path: Path, args, device) -> dict:
         raise SystemExit(f"train_dcgan.py: error: --resume needs the state file --state={str(path)!r}, which does not exist")
     state = torch.load(path, map_location=device, weights_only=True)
     for key in RECIPE:
-        if state["recipe"][key] != getattr(args, key):
+        saved = state["recipe"].get(key, RECIPE_DEFAULTS.get(key))
+        if saved != getattr(args, key):
             option = "--" + key.replace("_", "-")
             raise SystemExit(f"train_dcgan.py: error: {option}={getattr(args, key)!r} differs from the resumed state's "
-                             f"{state['recipe'][key]!r} ({path}); resume with the options it was trained with")
+                             f"{saved!r} ({path}); resume with the options it was trained with")
     return state
 
 
-def save_state(path: Path, generator, discriminator, ema, opt_g, opt_d, step: int, args, history: list) -> None:
+def save_state(path: Path, generator, discriminator, ema, opt_g, opt_d, step: int, args, history: list,
+               code_head=None) -> None:
     """Everything needed to continue: G, D, the EMA, both optimizers' moments, the step, the recipe
     and the commands so far (written atomically: a run killed while saving keeps the previous state)."""
     state = {"generator": generator.state_dict(), "discriminator": discriminator.state_dict(),
              "ema": None if ema is None else ema.model.state_dict(), "ema_updates": 0 if ema is None else ema.num_updates,
              "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(), "step": step,
+             "code_head": None if code_head is None else code_head.state_dict(),
              "recipe": {key: getattr(args, key) for key in RECIPE}, "history": history}
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
@@ -153,7 +175,8 @@ def main(argv=None) -> int:
     state = load_state(args.state, args, device) if args.resume else None
     digits = load_mnist("train")
     seed_everything(args.seed)  # the initial weights too: the same command makes the same generator
-    generator = DCGANGenerator(width=args.width, deep=args.deep)
+    generator = DCGANGenerator(width=args.width, deep=args.deep, codes=args.codes)
+    code_head = CodeHead(args.codes) if args.codes else None
     discriminator = DCGANDiscriminator(args.d_width, spectral_norm=args.spectral_norm, deep=args.deep)
     if args.augment:
         discriminator = AugmentedDiscriminator(discriminator, args.augment)
@@ -161,17 +184,25 @@ def main(argv=None) -> int:
     generator.to(device)
     discriminator.to(device)
     lr = args.lr or LR
-    opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=BETAS)
+    groups = [{"params": generator.parameters()}]       # G's rate, and Q's in a second group
+    if code_head is not None:
+        groups.append({"params": code_head.parameters(), "lr": args.lr_q or LR_Q})
+    opt_g = torch.optim.Adam(groups, lr=lr, betas=BETAS)
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr_d or lr, betas=BETAS)
     done, history = 0, []
     if state is not None:
         generator.load_state_dict(state["generator"])
         discriminator.load_state_dict(state["discriminator"])
+        if code_head is not None:
+            code_head.load_state_dict(state["code_head"])
         opt_g.load_state_dict(state["opt_g"])  # with their learning rates
         opt_d.load_state_dict(state["opt_d"])
-        for opt, new_lr in ((opt_g, args.lr), (opt_d, args.lr_d or args.lr)):  # --lr/--lr-d given: a step
-            for group in opt.param_groups if new_lr else ():                    # schedule (the history
-                group["lr"] = new_lr                                            # lists each command)
+        rates = [(opt_g.param_groups[0], args.lr), (opt_d.param_groups[0], args.lr_d or args.lr)]
+        if code_head is not None:
+            rates.append((opt_g.param_groups[1], args.lr_q))
+        for group, new_lr in rates:     # --lr/--lr-d/--lr-q given: a step schedule (the history lists each command)
+            if new_lr:
+                group["lr"] = new_lr
         if ema is not None:
             ema.model.load_state_dict(state["ema"])
             ema.num_updates = state["ema_updates"]
@@ -179,7 +210,8 @@ def main(argv=None) -> int:
         print(f"resumed from {args.state} at step {done}")
     command = "python scripts/train_dcgan.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     lr, lr_d = opt_g.param_groups[0]["lr"], opt_d.param_groups[0]["lr"]
-    history.append({"command": command.strip(), "from_step": done, "device": str(device), "lr": lr, "lr_d": lr_d})
+    history.append({"command": command.strip(), "from_step": done, "device": str(device), "lr": lr, "lr_d": lr_d,
+                    **({"lr_q": opt_g.param_groups[1]["lr"]} if code_head is not None else {})})
     fixed_z = torch.randn(64, generator.latent_dim, generator=torch.Generator().manual_seed(args.seed))
     if args.score_every:  # 500 fixed latents (seed 100), rendered by G (its EMA) every --score-every steps
         fixed_z = torch.randn(500, generator.latent_dim, generator=torch.Generator().manual_seed(100))
@@ -199,7 +231,8 @@ def main(argv=None) -> int:
             if args.score_every else []
         record = train_gan(generator, discriminator, digits.images, steps=steps, minutes=minutes,
                            seed=args.seed + done, device=device, batch_size=args.batch_size, loss=args.loss,
-                           fixed_z=fixed_z, snapshot_steps=marks, desc="DCGAN", ema=ema, optimizers=(opt_g, opt_d))
+                           fixed_z=fixed_z, snapshot_steps=marks, desc="DCGAN", ema=ema, optimizers=(opt_g, opt_d),
+                           code_head=code_head, info_weight=args.info_weight)
         if args.score_every:
             for s, images in sorted(record.snapshots.items()):
                 if s in marks:
@@ -207,7 +240,7 @@ def main(argv=None) -> int:
         done, seconds, stopped_by = done + record.steps, seconds + record.seconds, record.stopped_by
         history[-1].update(to_step=done, seconds=round(seconds, 1))
         if args.save_every:
-            save_state(args.state, generator, discriminator, ema, opt_g, opt_d, done, args, history)
+            save_state(args.state, generator, discriminator, ema, opt_g, opt_d, done, args, history, code_head)
             print(f"step {done}: training state saved to {args.state}", flush=True)
         if stopped_by == "time":
             break
@@ -229,7 +262,8 @@ def main(argv=None) -> int:
         runs = "; then ".join(f"{h['command']} (steps {h['from_step']}–{h.get('to_step', h['from_step'])}, "
                               f"{h.get('seconds', 0):.0f} s on {h['device']})" for h in history)
         entry = register_shipped(
-            NAME, out, config={"latent_dim": generator.latent_dim, "width": generator.width, "deep": generator.deep},
+            NAME, out, config={"latent_dim": generator.latent_dim, "width": generator.width, "deep": generator.deep,
+                                  **({"codes": generator.codes} if generator.codes else {})},
             data=data_text, seed=args.seed, steps=done, seconds=round(sum(h.get("seconds", 0) for h in history), 1),
             device=str(device),
             notes=(f"{runs}; stopped by {stopped_by}; batch {args.batch_size}, "
@@ -237,6 +271,8 @@ def main(argv=None) -> int:
                    f"(D {lr_d:g}) betas {BETAS} in the last run"
                    + (f", DiffAugment {args.augment}" if args.augment else "")
                    + (", spectral norm in D" if args.spectral_norm else "")
+                   + (f", a {args.codes}-category InfoGAN code (λ {args.info_weight:g}, code head's lr "
+                      f"{opt_g.param_groups[1]['lr']:g})" if args.codes else "")
                    + (f", EMA of G (decay {args.ema_decay:g}) shipped" if ema is not None else "")
                    + f"; torch {torch.__version__}"),
         )

@@ -57,6 +57,8 @@ def test_train_dcgan_trains_the_shipped_recipe_and_scores_its_ema(tmp_path, caps
     (["--width", "0"], "argument --width: must be a whole number >= 1, got '0'"),
     (["--d-width", "x"], "argument --d-width: must be a whole number >= 1, got 'x'"),
     (["--loss", "wasserstein"], "argument --loss: invalid choice: 'wasserstein'"),
+    (["--codes", "1"], "argument --codes: must be 0 (no code) or 2 to 64 categories (G's latent size), got 1"),
+    (["--codes", "10", "--info-weight", "0"], "argument --info-weight: must be > 0, got 0.0"),
 ])
 def test_train_dcgan_refuses_bad_options_in_one_line(argv, words, capsys):
     with pytest.raises(SystemExit) as info:
@@ -70,17 +72,19 @@ SMALL = ["--batch-size", "8", "--device", "cpu", "--width", "4", "--d-width", "4
          "--augment", "translation", "--spectral-norm", "--loss", "hinge", "--deep"]
 
 
-def test_a_resumed_run_continues_exactly_where_the_saved_state_stopped(tmp_path, capsys):
+@pytest.mark.parametrize("code", [[], ["--codes", "10"]], ids=["plain", "infogan-code"])
+def test_a_resumed_run_continues_exactly_where_the_saved_state_stopped(code, tmp_path, capsys):
     script = _script()
+    small = [*SMALL, *code]
     # three steps in one invocation, saving the state after every step ...
     whole, state = tmp_path / "whole.pt", tmp_path / "whole.state"
-    assert script.main([*SMALL, "--steps", "3", "--save-every", "1", "--state", str(state), "--out", str(whole),
+    assert script.main([*small, "--steps", "3", "--save-every", "1", "--state", str(state), "--out", str(whole),
                         "--samples", str(tmp_path / "w.png")]) == 0
     # ... equals two steps, then a second invocation that resumes and takes the third
     parts, state2 = tmp_path / "parts.pt", tmp_path / "parts.state"
-    assert script.main([*SMALL, "--steps", "2", "--save-every", "1", "--state", str(state2), "--out", str(parts),
+    assert script.main([*small, "--steps", "2", "--save-every", "1", "--state", str(state2), "--out", str(parts),
                         "--samples", str(tmp_path / "p.png")]) == 0
-    assert script.main([*SMALL, "--steps", "3", "--save-every", "1", "--state", str(state2), "--out", str(parts),
+    assert script.main([*small, "--steps", "3", "--save-every", "1", "--state", str(state2), "--out", str(parts),
                         "--samples", str(tmp_path / "p.png"), "--resume"]) == 0
     assert "resumed from" in capsys.readouterr().out
     a, b = torch.load(whole, weights_only=True), torch.load(parts, weights_only=True)
@@ -88,6 +92,7 @@ def test_a_resumed_run_continues_exactly_where_the_saved_state_stopped(tmp_path,
     saved = torch.load(state2, weights_only=True)
     assert saved["step"] == 3 and [(h["from_step"], h["to_step"]) for h in saved["history"]] == [(0, 2), (2, 3)]
     assert "--resume" in saved["history"][1]["command"]
+    assert (saved["code_head"] is not None) == bool(code)   # Q's weights (and its Adam moments) carry over too
 
 
 def test_resuming_refuses_a_missing_state_and_a_different_recipe_in_one_line(tmp_path, capsys):

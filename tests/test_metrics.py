@@ -163,6 +163,8 @@ def test_meets_targets_thresholds():
     assert T.meets_targets({**good, "frechet_ratio": 3.0}, "target")
     assert T.meets_targets({**good, "confident_share": 0.90, "frechet_ratio": 3.0}, "laptop")
     assert not T.meets_targets({**good, "confident_share": 0.89}, "laptop")
+    assert T.meets_targets({**good, "confident_share": 0.90, "class_entropy": 0.95, "frechet_ratio": 3.0}, "gan")
+    assert not T.meets_targets({**good, "confident_share": 0.90, "class_entropy": 0.94}, "gan")
     blobby = {**good, "confident_share": 0.81, "class_entropy": 0.10}  # issue 7's example
     result = T.meets_targets(blobby)
     assert not result and "entropy 0.10" in result.message

@@ -3,7 +3,8 @@
 * :mod:`.objective` – V(D, G), D*, JSD and C(G) on 1-D densities;
 * :mod:`.losses` – discriminator and generator losses on D's logits;
 * :mod:`.models` – the source's MLP pair (and 2-D toy variants) and a DCGAN pair for 28×28 digits;
-* :mod:`.training` – one alternating step, ``train_gan`` (→ ``TrainRecord``), ``generate`` and latent walks;
+* :mod:`.training` – one alternating step, ``train_gan`` (→ ``TrainRecord``), ``generate``, latent walks
+  and a generator's code (``with_code``, ``code_grid``);
 * :mod:`.modes` – mode coverage on 2-D mixtures (ring of 8 Gaussians);
 * :mod:`.diagnostics` – how steep a discriminator is (spectral normalisation);
 * :mod:`.plots` – the notebooks' figures.
@@ -20,8 +21,10 @@ from .losses import (
     generator_loss_hinge,
     generator_loss_non_saturating,
     generator_loss_saturating,
+    info_loss,
 )
 from .models import (
+    CodeHead,
     DCGANDiscriminator,
     DCGANGenerator,
     MLPDiscriminator,
@@ -57,11 +60,12 @@ from .plots import (
     plot_snapshots,
     plot_toy_snapshots,
 )
-from .training import HISTORY_KEYS, generate, interpolate_z, latent_walk, train_gan, train_step
+from .training import HISTORY_KEYS, code_grid, generate, interpolate_z, latent_walk, train_gan, train_step, with_code
 
 __all__ = [
     "DATA_DENSITIES",
     "DCGANDiscriminator",
+    "CodeHead",
     "DCGANGenerator",
     "EQUILIBRIUM_LOSSES",
     "GENERATOR_LOSSES",
@@ -82,12 +86,15 @@ __all__ = [
     "generator_loss_gradient",
     "generator_loss_non_saturating",
     "generator_loss_saturating",
+    "info_loss",
     "input_gradient_norm",
     "integrate",
     "interpolate_z",
     "jensen_shannon",
     "kl_divergence",
     "latent_walk",
+    "code_grid",
+    "with_code",
     "layer_spectral_norms",
     "lipschitz_bound",
     "mixture_pdf",

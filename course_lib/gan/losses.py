@@ -5,6 +5,7 @@
 * Generator, non-saturating:   L_G = −E_z log D(G(z))            (Goodfellow et al. 2014, §3)
 * Hinge (both players):        L_D = E_x max(0, 1 − a(x)) + E_z max(0, 1 + a(G(z))),
                                L_G = −E_z a(G(z))                 (Lim & Ye 2017; Miyato et al. 2018)
+* Code (InfoGAN):              L_I = −E_z log Q(c(z) | G(z)),  log K − L_I ≤ I(c; G(z))   (Chen et al. 2016)
 
 With logits every log is computed stably: log D = log σ(a) = −softplus(−a) and
 log(1 − D) = log σ(−a) = −softplus(a). This is exactly ``nn.BCEWithLogitsLoss``: the
@@ -64,6 +65,14 @@ def generator_loss_hinge(fake_logits: torch.Tensor) -> torch.Tensor:
     """L_G = −(1/n) Σ a(G(z_j)): G raises D's logit on its samples, with gradient −1 per sample
     whatever D says (it never saturates)."""
     return -fake_logits.mean()                                # −E a(G(z))
+
+
+def info_loss(code_logits: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    """L_I = −(1/n) Σ log Q(c_j | G(z_j)): the cross-entropy of Q's logits (n, K) against the categories
+    c_j (n,) that G was given. For c uniform over K categories, H(c) = log K and
+    I(c; G(z)) ≥ log K − L_I (Chen et al. 2016, the variational lower bound): G and Q lowering L_I
+    make the category readable in the picture. log K when Q guesses uniformly, 0 when it is always sure and right."""
+    return F.cross_entropy(code_logits, codes)                # −E log Q(c | G(z))
 
 
 def generator_loss(fake_logits: torch.Tensor, kind: str = "non_saturating") -> torch.Tensor:

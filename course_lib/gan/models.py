@@ -14,7 +14,8 @@
   source's probabilities instead, for ``BCELoss`` (the same loss, computed less stably).
   Other sizes, ReLU instead of LeakyReLU and no batch norm give the 2-D toy GANs.
 * :class:`DCGANGenerator` / :class:`DCGANDiscriminator` – convolutional pair in the style of the
-  PyTorch DCGAN tutorial (Radford et al. 2016), sized for 28×28 digits.
+  PyTorch DCGAN tutorial (Radford et al. 2016), sized for 28×28 digits; the generator may read a
+  categorical code off z, recognised by a :class:`CodeHead` (InfoGAN).
 
 The constructors check their arguments; ``forward`` is bare (it runs at every training step):
 inputs are checked where a notebook calls in (``train_gan``, ``generate``, the diagnostics).
@@ -26,6 +27,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
 
 from ..validation import check_choice, check_int
@@ -132,13 +134,24 @@ class DCGANGenerator(nn.Module):
     last transposed convolution make w channels at 28×28, turned into the picture by a 3×3
     convolution: in the plain net every output pixel is a linear mix of a 2×2 patch of the 14×14
     features, so no layer can shape strokes at full resolution (the shipped ``dcgan_mnist``).
+
+    ``codes=K`` (InfoGAN, Chen et al. 2016) reads a categorical code off z: c = argmax of z's
+    first K coordinates (uniform over the K categories, as z ~ N(0, I)), fed to the first layer
+    as a one-hot vector beside z. G stays a function of z alone, but it can now change its output
+    abruptly when c changes: a continuous map of one Gaussian cannot jump between separate digits
+    without drawing the in-between shapes on the way. :class:`CodeHead` and
+    :func:`~course_lib.gan.losses.info_loss` make the code mean something (``train_gan(code_head=...)``).
     """
 
-    def __init__(self, latent_dim: int = 64, width: int = 32, deep: bool = False):
+    def __init__(self, latent_dim: int = 64, width: int = 32, deep: bool = False, codes: int = 0):
         super().__init__()
         self.latent_dim = check_int("latent_dim", latent_dim, 1)
         self.width = w = check_int("width", width, 1)
         self.deep = bool(deep)
+        self.codes = check_int("codes", codes, 0, self.latent_dim,
+                               hint="0 (no code) or a number of categories read off z's first coordinates")
+        if self.codes == 1:
+            raise ValueError("codes must be 0 (no code) or at least 2 categories, got 1")
 
         def up(cin, cout, kernel, stride, padding):   # ConvT – BatchNorm – ReLU
             return [nn.ConvTranspose2d(cin, cout, kernel, stride, padding, bias=False), nn.BatchNorm2d(cout), nn.ReLU(True)]
@@ -148,12 +161,39 @@ class DCGANGenerator(nn.Module):
 
         last = ([*up(2 * w, w, 4, 2, 1), nn.Conv2d(w, 1, 3, 1, 1)] if self.deep
                 else [nn.ConvTranspose2d(2 * w, 1, 4, 2, 1, bias=False)])
-        self.net = nn.Sequential(*up(self.latent_dim, 4 * w, 7, 1, 0), *refine(4 * w),
+        self.net = nn.Sequential(*up(self.latent_dim + self.codes, 4 * w, 7, 1, 0), *refine(4 * w),
                                  *up(4 * w, 2 * w, 4, 2, 1), *refine(2 * w), *last, nn.Tanh())
         self.apply(dcgan_init)
 
+    def code(self, z: torch.Tensor) -> torch.Tensor:
+        """c = argmax(z_1 … z_K), the category (B,) that z picks (``codes=K``)."""
+        return z[:, : self.codes].argmax(1)
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.shape[0], self.latent_dim, 1, 1))
+        if self.codes:                                        # [z, one_hot(c)]
+            z = torch.cat([z, F.one_hot(self.code(z), self.codes).to(z.dtype)], 1)
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class CodeHead(nn.Module):
+    """Q: images (B, 1, 28, 28) → logits (B, K) over the K categories of a generator's code — InfoGAN's
+    auxiliary network, here a small network of its own rather than a second head on D:
+
+    (1, 28, 28) –Conv 4/2→ (w, 14, 14) –Conv 4/2→ (2w, 7, 7) –Linear→ K, LeakyReLU(0.2) between.
+
+    Trained with G to recognise c in G(z) (:func:`~course_lib.gan.losses.info_loss`), it makes G draw
+    the K categories so that they can be told apart.
+    """
+
+    def __init__(self, codes: int = 10, width: int = 32):
+        super().__init__()
+        self.codes = check_int("codes", codes, 2)
+        self.width = w = check_int("width", width, 1)
+        self.net = nn.Sequential(nn.Conv2d(1, w, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(w, 2 * w, 4, 2, 1),
+                                 nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(2 * w * 7 * 7, self.codes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
 
 
 class DCGANDiscriminator(nn.Module):

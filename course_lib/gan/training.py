@@ -30,19 +30,24 @@ from ..validation import (
     check_module,
     check_tensor,
 )
-from .losses import GENERATOR_LOSSES, discriminator_loss, discriminator_loss_hinge, generator_loss
+from .losses import GENERATOR_LOSSES, discriminator_loss, discriminator_loss_hinge, generator_loss, info_loss
 
 #: The per-step series :func:`train_gan` records in ``record.history``.
 HISTORY_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
 
 
-def train_step(generator, discriminator, real, z, opt_g, opt_d, *, loss="non_saturating", label_smoothing=0.0):
+def train_step(generator, discriminator, real, z, opt_g, opt_d, *, loss="non_saturating", label_smoothing=0.0,
+               code_head=None, info_weight=1.0):
     """One update of D, then one of G, on the batch ``real`` and the latent vectors ``z``.
 
     ``loss`` is G's loss (``"non_saturating"``, ``"saturating"``) with D's cross-entropy loss, or
     ``"hinge"`` for the hinge loss of both. Returns ``(d_loss, g_loss, real_logits, fake_logits)``,
     detached: L_D (before D's update), L_G (through the updated D) and D's logits on the real and
     the fake batch.
+
+    ``code_head``: a :class:`~course_lib.gan.models.CodeHead` Q for a generator with a code
+    (InfoGAN); G and Q then minimise L_G + ``info_weight``·L_I together, so ``opt_g`` must hold Q's
+    parameters too, and a fifth item follows: L_I (``g_loss`` stays L_G alone).
     """
     fake = generator(z)                                       # G(z), still attached to G's graph
 
@@ -60,9 +65,14 @@ def train_step(generator, discriminator, real, z, opt_g, opt_d, *, loss="non_sat
     # 2. the generator: through the updated D; "real" labels on fakes = the non-saturating loss
     opt_g.zero_grad(set_to_none=True)
     g_loss = generator_loss(discriminator(fake), loss)        # L_G = −mean log D(G(z)) (hinge: −mean a)
-    g_loss.backward()
+    if code_head is None:
+        g_loss.backward()
+        opt_g.step()
+        return d_loss.detach(), g_loss.detach(), real_logits.detach(), fake_logits.detach()
+    i_loss = info_loss(code_head(fake), generator.code(z))    # L_I = −mean log Q(c | G(z))
+    (g_loss + info_weight * i_loss).backward()                # G and Q: L_G + λ·L_I
     opt_g.step()
-    return d_loss.detach(), g_loss.detach(), real_logits.detach(), fake_logits.detach()
+    return d_loss.detach(), g_loss.detach(), real_logits.detach(), fake_logits.detach(), i_loss.detach()
 
 
 def _grad_norm(module: nn.Module) -> torch.Tensor:
@@ -115,6 +125,32 @@ def generate(generator: nn.Module, n: int | None = None, *, z: torch.Tensor | No
     return _render(generator.to(device), z.to(device, torch.float32))
 
 
+def with_code(z: torch.Tensor, code: int, codes: int) -> torch.Tensor:
+    """z with its categorical code set to ``code``: in each row, coordinate ``code`` and the largest of
+    the first ``codes`` coordinates swap places. Swapping coordinates of z ~ N(0, I) keeps it
+    N(0, I), so the rows are exact draws of z given c = ``code`` (no rejection needed)."""
+    codes = check_int("codes", codes, 2, z.shape[1] if z.ndim == 2 else None)
+    code = check_int("code", code, 0, codes - 1)
+    check_tensor("z", z, ndim=2, floating=True)
+    z = z.clone()
+    rows, top = torch.arange(z.shape[0]), z[:, :codes].argmax(1)
+    z[rows, top], z[rows, code] = z[rows, code], z[rows, top]      # swap z_top ↔ z_code
+    return z
+
+
+def code_grid(generator: nn.Module, per_code: int = 8, *, seed: int = 0, device=None) -> torch.Tensor:
+    """``per_code`` samples for each category of a generator's code, category by category: images
+    (codes·per_code, C, H, W) on the CPU, to show with ``show_images(..., nrow=per_code)`` (one row a
+    category). The rows share their z apart from the code, drawn with ``seed``."""
+    latent_dim = _latent_dim(generator)
+    codes = getattr(generator, "codes", 0)
+    if not codes:
+        raise ValueError("generator has no code (codes=0): build it with DCGANGenerator(codes=K)")
+    per_code = check_int("per_code", per_code, 1)
+    z = torch.randn(per_code, latent_dim, generator=torch.Generator().manual_seed(check_int("seed", seed, 0)))
+    return generate(generator, z=torch.cat([with_code(z, k, codes) for k in range(codes)]), device=device)
+
+
 def interpolate_z(z_start: torch.Tensor, z_end: torch.Tensor, weights) -> torch.Tensor:
     """z_w = (1 − w) z_start + w z_end for every w in ``weights``: a straight walk through the
     latent space, shape (len(weights), latent_dim) for vectors of shape (latent_dim,)."""
@@ -135,17 +171,31 @@ def latent_walk(generator: nn.Module, num: int = 11, *, seed: int = 0, device=No
     return generate(generator, z=interpolate_z(z_start, z_end, torch.linspace(0, 1, num)), device=device)
 
 
-def _check_optimizers(optimizers, generator: nn.Module, discriminator: nn.Module) -> None:
-    """``optimizers`` must be a pair (opt_g, opt_d) of torch optimizers over exactly G's and D's parameters."""
+def _check_optimizers(optimizers, generator: nn.Module, discriminator: nn.Module, code_head=None) -> None:
+    """``optimizers`` must be a pair (opt_g, opt_d) of torch optimizers over exactly G's (and Q's) and D's parameters."""
     if not (isinstance(optimizers, (tuple, list)) and len(optimizers) == 2
             and all(isinstance(o, torch.optim.Optimizer) for o in optimizers)):
         raise TypeError(f"optimizers must be a pair (opt_g, opt_d) of torch.optim optimizers, got {optimizers!r}")
-    for name, opt, model in (("optimizers[0]", optimizers[0], generator), ("optimizers[1]", optimizers[1], discriminator)):
+    g_params = [*generator.parameters(), *(code_head.parameters() if code_head is not None else ())]
+    which_g = "generator's" if code_head is None else "generator's and the code head's"
+    for name, opt, params, which in (("optimizers[0]", optimizers[0], g_params, which_g),
+                                     ("optimizers[1]", optimizers[1], list(discriminator.parameters()), "discriminator's")):
         held = {id(p) for group in opt.param_groups for p in group["params"]}
-        if held != {id(p) for p in model.parameters()}:
-            which = "generator" if model is generator else "discriminator"
-            raise ValueError(f"{name} must optimise exactly the {which}'s parameters, but it holds "
-                             f"{len(held)} tensors that are not all and only the {which}'s")
+        if held != {id(p) for p in params}:
+            raise ValueError(f"{name} must optimise exactly the {which} parameters, but it holds "
+                             f"{len(held)} tensors that are not all and only the {which}")
+
+
+def _check_code_head(code_head, generator: nn.Module) -> None:
+    """A code head needs a generator with a code of as many categories."""
+    from .models import CodeHead
+
+    if not isinstance(code_head, CodeHead):
+        raise TypeError(f"code_head must be a course_lib.gan.CodeHead, got {type(code_head).__name__}")
+    codes = getattr(generator, "codes", 0)
+    if code_head.codes != codes:
+        raise ValueError(f"code_head recognises {code_head.codes} categories but the generator reads "
+                         f"{codes} off z (its codes={codes}); build both with the same number")
 
 
 def _batches(data, batch_size: int, rng: torch.Generator):
@@ -188,6 +238,8 @@ def train_gan(
     desc: str = "GAN",
     ema=None,
     optimizers=None,
+    code_head=None,
+    info_weight: float = 1.0,
 ) -> TrainRecord:
     """Train G and D with :func:`train_step` for ``steps`` steps or ``minutes`` minutes (whichever
     comes first), under one progress bar; return the :class:`~course_lib.train_loop.TrainRecord`.
@@ -211,6 +263,9 @@ def train_gan(
     ``optimizers``: a pair ``(opt_g, opt_d)`` of optimizers of G's and D's parameters to continue
     with (their moments carry over from an earlier call; ``lr``, ``lr_d`` and ``betas`` are then
     theirs); by default fresh ``Adam`` optimizers. ``scripts/train_dcgan.py --resume`` uses it.
+    ``code_head``: a :class:`~course_lib.gan.CodeHead` Q for a generator built with ``codes=K``
+    (InfoGAN): G and Q minimise L_G + ``info_weight``·L_I with G's optimizer (which then holds Q's
+    parameters), and ``record.history["info_loss"]`` is L_I per step.
     """
     latent_dim = _latent_dim(generator)
     check_module("discriminator", discriminator)
@@ -255,8 +310,11 @@ def train_gan(
 
         if not isinstance(ema, EMA):
             raise TypeError(f"ema must be a course_lib.ema.EMA of the generator, got {type(ema).__name__}")
+    if code_head is not None:
+        _check_code_head(code_head, generator)
+        info_weight = check_float("info_weight", info_weight, 0.0, low_open=True)
     if optimizers is not None:
-        _check_optimizers(optimizers, generator, discriminator)
+        _check_optimizers(optimizers, generator, discriminator, code_head)
     snapshot_steps = sorted({check_int(f"snapshot_steps[{i}]", s, 0, budget.max_steps)
                              for i, s in enumerate(snapshot_steps)})
     if fixed_z is not None:
@@ -270,8 +328,11 @@ def train_gan(
     generator.train()
     if ema is not None:
         ema.model.to(device)
+    if code_head is not None:
+        code_head.to(device).train()
     if optimizers is None:
-        opt_g = torch.optim.Adam(generator.parameters(), lr=lr, betas=betas)
+        g_params = [*generator.parameters(), *(code_head.parameters() if code_head is not None else ())]
+        opt_g = torch.optim.Adam(g_params, lr=lr, betas=betas)
         opt_d = torch.optim.Adam(discriminator.parameters(), lr=lr_d, betas=betas)
     else:
         opt_g, opt_d = optimizers
@@ -281,12 +342,14 @@ def train_gan(
     for step in budget:
         real = next(batches).to(device, torch.float32)
         z = torch.randn(batch_size, latent_dim, generator=rng).to(device)
-        d_loss, g_loss, real_logits, fake_logits = train_step(
-            generator, discriminator, real, z, opt_g, opt_d, loss=loss, label_smoothing=label_smoothing)
+        d_loss, g_loss, real_logits, fake_logits, *i_loss = train_step(
+            generator, discriminator, real, z, opt_g, opt_d, loss=loss, label_smoothing=label_smoothing,
+            code_head=code_head, info_weight=info_weight)
         if ema is not None:
             ema.update(generator)                             # θ_EMA ← d·θ_EMA + (1 − d)·θ
+        extra = {"info_loss": i_loss[0]} if i_loss else {}
         budget.log(d_loss=d_loss, g_loss=g_loss, d_real=torch.sigmoid(real_logits).mean(),
-                   d_fake=torch.sigmoid(fake_logits).mean(), g_grad_norm=_grad_norm(generator))
+                   d_fake=torch.sigmoid(fake_logits).mean(), g_grad_norm=_grad_norm(generator), **extra)
         if step + 1 in snapshot_steps:
             budget.snapshot(_render(watched, fixed_z), step=step + 1)
     if fixed_z is not None and budget.step not in budget.snapshots:
