@@ -126,12 +126,12 @@ def generate(generator: nn.Module, n: int | None = None, *, z: torch.Tensor | No
 
 
 def with_code(z: torch.Tensor, code: int, codes: int) -> torch.Tensor:
-    """z with its categorical code set to ``code``: in each row, coordinate ``code`` and the largest of
+    """z (B, latent_dim) with its categorical code set to ``code``: in each row, coordinate ``code`` and the largest of
     the first ``codes`` coordinates swap places. Swapping coordinates of z ~ N(0, I) keeps it
     N(0, I), so the rows are exact draws of z given c = ``code`` (no rejection needed)."""
-    codes = check_int("codes", codes, 2, z.shape[1] if z.ndim == 2 else None)
-    code = check_int("code", code, 0, codes - 1)
     check_tensor("z", z, ndim=2, floating=True)
+    codes = check_int("codes", codes, 2, z.shape[1])
+    code = check_int("code", code, 0, codes - 1)
     z = z.clone()
     rows, top = torch.arange(z.shape[0]), z[:, :codes].argmax(1)
     z[rows, top], z[rows, code] = z[rows, code], z[rows, top]      # swap z_top ↔ z_code
