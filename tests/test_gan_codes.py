@@ -133,3 +133,13 @@ def test_code_grid_shows_every_category_row_by_row_and_refuses_a_generator_witho
         code_grid(DCGANGenerator(width=4), device="cpu")
     with pytest.raises(ValueError, match="code must be an integer in \\[0, 2\\], got 3"):
         with_code(torch.randn(2, 64), 3, 3)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: CodeHead(codes=1), r"codes must be an integer ≥ 2|codes must be an integer .*2.*got 1"),
+    (lambda: CodeHead(10, width=0), r"width must be an integer .*got 0"),
+    (lambda: code_grid(DCGANGenerator(width=4, codes=3), per_code=0), r"per_code must be an integer .*got 0"),
+])
+def test_the_code_head_and_the_grid_refuse_bad_sizes_naming_them(make, words):
+    with pytest.raises(ValueError, match=words):
+        make()

@@ -59,6 +59,8 @@ def test_train_dcgan_trains_the_shipped_recipe_and_scores_its_ema(tmp_path, caps
     (["--loss", "wasserstein"], "argument --loss: invalid choice: 'wasserstein'"),
     (["--codes", "1"], "argument --codes: must be 0 (no code) or 2 to 64 categories (G's latent size), got 1"),
     (["--codes", "10", "--info-weight", "0"], "argument --info-weight: must be > 0, got 0.0"),
+    (["--codes", "10", "--lr-q", "0"], "argument --lr-q: must be > 0, got 0.0"),
+    (["--lr=-1e-4"], "argument --lr: must be > 0, got -0.0001"),
 ])
 def test_train_dcgan_refuses_bad_options_in_one_line(argv, words, capsys):
     with pytest.raises(SystemExit) as info:

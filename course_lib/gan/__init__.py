@@ -63,9 +63,9 @@ from .plots import (
 from .training import HISTORY_KEYS, code_grid, generate, interpolate_z, latent_walk, train_gan, train_step, with_code
 
 __all__ = [
+    "CodeHead",
     "DATA_DENSITIES",
     "DCGANDiscriminator",
-    "CodeHead",
     "DCGANGenerator",
     "EQUILIBRIUM_LOSSES",
     "GENERATOR_LOSSES",
@@ -74,6 +74,7 @@ __all__ = [
     "MLPDiscriminator",
     "MLPGenerator",
     "ModeCoverage",
+    "code_grid",
     "data_density",
     "dcgan_init",
     "density_grid",
@@ -93,8 +94,6 @@ __all__ = [
     "jensen_shannon",
     "kl_divergence",
     "latent_walk",
-    "code_grid",
-    "with_code",
     "layer_spectral_norms",
     "lipschitz_bound",
     "mixture_pdf",
@@ -116,4 +115,5 @@ __all__ = [
     "uniform_pdf",
     "value_function",
     "value_function_on_grid",
+    "with_code",
 ]

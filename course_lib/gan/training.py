@@ -31,6 +31,7 @@ from ..validation import (
     check_tensor,
 )
 from .losses import GENERATOR_LOSSES, discriminator_loss, discriminator_loss_hinge, generator_loss, info_loss
+from .models import CodeHead
 
 #: The per-step series :func:`train_gan` records in ``record.history``.
 HISTORY_KEYS = ("d_loss", "g_loss", "d_real", "d_fake", "g_grad_norm")
@@ -188,8 +189,6 @@ def _check_optimizers(optimizers, generator: nn.Module, discriminator: nn.Module
 
 def _check_code_head(code_head, generator: nn.Module) -> None:
     """A code head needs a generator with a code of as many categories."""
-    from .models import CodeHead
-
     if not isinstance(code_head, CodeHead):
         raise TypeError(f"code_head must be a course_lib.gan.CodeHead, got {type(code_head).__name__}")
     codes = getattr(generator, "codes", 0)
